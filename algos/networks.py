@@ -1,0 +1,63 @@
+"""Actor-critic MLPs (flax.linen), separate or with a shared torso.
+
+Orthogonal initialisation with gain √2 in hidden layers, 0.01 on the policy output and
+1.0 on the value output (Andrychowicz et al. 2021, "What matters in on-policy RL").
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
+
+
+def _dense(features: int, gain: float) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
+
+
+class Torso(nn.Module):
+    hidden_sizes: Sequence[int]
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden_sizes:
+            x = act(_dense(width, np.sqrt(2.0))(x))
+        return x
+
+
+class ActorCritic(nn.Module):
+    """Maps a flat observation to (policy output, value).
+
+    The policy output is logits for discrete actions, or (mean, log_std) for continuous.
+    """
+
+    action_size: int
+    continuous: bool
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    shared: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        x = obs.reshape(obs.shape[:-1] + (-1,)) if obs.ndim > 1 else obs
+        actor_features = Torso(self.hidden_sizes, self.activation, name="actor_torso")(x)
+        critic_features = (
+            actor_features if self.shared else Torso(self.hidden_sizes, self.activation, name="critic_torso")(x)
+        )
+        policy = _dense(self.action_size, 0.01)(actor_features)
+        if self.continuous:
+            log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
+            policy = (policy, log_std)
+        value = _dense(1, 1.0)(critic_features)[..., 0]
+        return policy, value
+
+
+def flatten_obs(obs):
+    """Flatten each observation to a vector (images included)."""
+    return jnp.reshape(obs, obs.shape[:1] + (-1,)) if obs.ndim > 2 else obs

@@ -1,0 +1,5 @@
+import sys
+
+from jaxshape.cli import main
+
+sys.exit(main())

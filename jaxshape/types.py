@@ -1,0 +1,28 @@
+"""The transition every rollout step records (DESIGN.md, "The transition").
+
+`next_obs` is the *true* next observation: where an episode ended it is
+`info["final_observation"]`, never the observation the env reset to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import struct
+
+
+@struct.dataclass
+class Transition:
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_obs: jax.Array
+    extras: dict[str, Any] = struct.field(default_factory=dict)
+
+    @property
+    def done(self) -> jax.Array:
+        """The episode ended, by termination or by truncation."""
+        return self.terminated | self.truncated
