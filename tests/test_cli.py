@@ -1,0 +1,70 @@
+"""`jaxshape train` end to end in a real subprocess, and its bad-input contract."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--num-envs", "4", "--num-steps", "16", "--total-steps", "640", "--num-epochs", "1",
+        "--num-minibatches", "2", "--hidden-sizes", "8,8", "--no-progress"]
+
+
+def jaxshape(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "jaxshape", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = jaxshape("train", *TINY, "--num-seeds", "2", "--learning-rate", "1e-3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "final return per seed" in result.stdout
+    return out
+
+
+def test_train_writes_config_metrics_and_summary(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["num_envs"] == 4 and config["config"]["hidden_sizes"] == [8, 8]
+    assert config["hparams"]["learning_rate"] == pytest.approx(1e-3)
+    assert config["num_seeds"] == 2
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [64 * (i + 1) for i in range(10)]
+    last = records[-1]
+    assert len(last["episode_return_per_seed"]) == 2
+    valid = [r for r in last["episode_return_per_seed"] if r is not None]
+    assert last["episode_return"] == pytest.approx(sum(valid) / len(valid))
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["final_return_per_seed"] == last["episode_return_per_seed"]
+    assert summary["steps_per_second"] > 0 and summary["compile_seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, fix",
+    [
+        (["--env", "CartPol-v1"], "did you mean CartPole-v1"),
+        (["--algo", "dqn"], "choose one of ppo"),
+        (["--num-minibatches", "3"], "pick a divisor of 64"),
+        (["--num-envs", "0"], "num_envs must be a positive integer"),
+        (["--num-seeds", "0"], "num_seeds must be a positive integer"),
+        (["--learning-rate", "fast"], "invalid float value"),
+        (["--env", "brax/hoper"], "did you mean brax/hopper"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, fix, tmp_path):
+    result = jaxshape("train", *TINY, "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("jaxshape: error:")]
+    assert len(lines) == 1 and fix in lines[0], result.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_existing_run_folder_is_never_overwritten(run_dir):
+    before = (run_dir / "metrics.jsonl").read_bytes()
+    result = jaxshape("train", *TINY, "--out", str(run_dir))
+    assert result.returncode == 2 and "already holds a run" in result.stderr
+    assert (run_dir / "metrics.jsonl").read_bytes() == before

@@ -1,0 +1,93 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxshape import envs
+from toy_envs import LegacyCountdown
+
+
+def rollout(env, params, actions, key=0):
+    """Step one env through `actions`; returns the stacked step outputs."""
+    obs, state = env.reset(jax.random.PRNGKey(key), params)
+
+    def step(carry, inp):
+        state, obs = carry
+        k, a = inp
+        next_obs, state, reward, terminated, truncated, info = env.step(k, state, a, params)
+        return (state, next_obs), (obs, next_obs, reward, terminated, truncated, info["final_observation"])
+
+    keys = jax.random.split(jax.random.PRNGKey(key + 1), len(actions))
+    _, out = jax.lax.scan(step, (state, obs), (keys, jnp.asarray(actions)))
+    return out
+
+
+def test_make_returns_gymnax_env_and_params():
+    env, params = envs.make("CartPole-v1")
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    assert obs.shape == (4,)
+    assert params.max_steps_in_episode == 500
+
+
+def test_unknown_name_lists_close_names():
+    with pytest.raises(envs.UnknownEnvError, match="CartPole-v1"):
+        envs.make("CartPol-v1")
+    with pytest.raises(envs.UnknownEnvError, match="brax/hopper"):
+        envs.make("brax/hoper")
+
+
+def test_gymnax_time_limit_is_truncation_with_true_final_observation():
+    env, params = envs.make("Pendulum-v1")
+    params = params.replace(max_steps_in_episode=4)
+    obs, next_obs, _, terminated, truncated, final_obs = rollout(env, params, jnp.zeros((9, 1)))
+    np.testing.assert_array_equal(truncated, [0, 0, 0, 1, 0, 0, 0, 1, 0])
+    assert not terminated.any()
+    ended = np.asarray(truncated, bool)
+    # where the episode went on, the next observation is the final one; where it ended,
+    # the env reset and final_observation keeps the true last observation
+    np.testing.assert_array_equal(final_obs[~ended], next_obs[~ended])
+    assert not np.allclose(final_obs[ended], next_obs[ended])
+
+
+def test_legacy_adapter_splits_done_into_termination_and_truncation():
+    env = envs.LegacyGymnaxAdapter(LegacyCountdown())
+    params = env.default_params
+    # count down 3 times: terminates at step 3; then wait 10 steps: truncated at step 13
+    actions = [1, 1, 1] + [0] * 10
+    obs, next_obs, reward, terminated, truncated, final_obs = rollout(env, params, actions)
+    np.testing.assert_array_equal(np.flatnonzero(terminated), [2])
+    np.testing.assert_array_equal(np.flatnonzero(truncated), [12])
+    np.testing.assert_array_equal(final_obs[2], [0.0, 3.0])  # counter 0 at time 3, before the reset
+    np.testing.assert_array_equal(next_obs[2], [3.0, 0.0])  # the reset observation
+    np.testing.assert_array_equal(final_obs[12], [3.0, 10.0])
+
+
+@pytest.fixture(scope="module")
+def brax_pendulum():
+    return envs.make("brax/inverted_pendulum", episode_length=5)
+
+
+def test_brax_truncation_is_reported_apart_from_termination(brax_pendulum):
+    env, params = brax_pendulum
+    _, next_obs, _, terminated, truncated, final_obs = jax.jit(lambda a: rollout(env, params, a))(jnp.zeros((11, 1)))
+    np.testing.assert_array_equal(np.flatnonzero(truncated), [4, 9])
+    assert not terminated.any()
+    np.testing.assert_array_equal(final_obs[:4], next_obs[:4])
+
+
+def test_brax_termination_is_not_truncation(brax_pendulum):
+    env, params = brax_pendulum
+    env10 = envs.make("brax/inverted_pendulum", episode_length=1000)[0]
+    # full push in one direction topples the pole well before 1000 steps
+    _, _, _, terminated, truncated, _ = jax.jit(lambda a: rollout(env10, params, a))(jnp.ones((200, 1)))
+    assert terminated.any()
+    assert not truncated.any()
+
+
+def test_brax_resets_are_fresh_random_states(brax_pendulum):
+    env, params = brax_pendulum
+    obs, next_obs, *_ , truncated, _ = jax.jit(lambda a: rollout(env, params, a))(jnp.zeros((15, 1)))
+    ended = np.flatnonzero(truncated)
+    first_states = np.stack([obs[0]] + [next_obs[t] for t in ended])
+    # three episode starts, all different: no cached first state
+    assert len({tuple(np.round(s, 6)) for s in first_states}) == len(first_states)
