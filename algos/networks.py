@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 import numpy as np
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
@@ -32,7 +31,7 @@ class Torso(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """Maps a flat observation to (policy output, value).
+    """Maps a flat observation to (policy output, values [..., num_values]).
 
     The policy output is logits for discrete actions, or (mean, log_std) for continuous.
     """
@@ -42,10 +41,10 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     shared: bool = False
+    num_values: int = 1
 
     @nn.compact
-    def __call__(self, obs):
-        x = obs.reshape(obs.shape[:-1] + (-1,)) if obs.ndim > 1 else obs
+    def __call__(self, x):
         actor_features = Torso(self.hidden_sizes, self.activation, name="actor_torso")(x)
         critic_features = (
             actor_features if self.shared else Torso(self.hidden_sizes, self.activation, name="critic_torso")(x)
@@ -54,10 +53,6 @@ class ActorCritic(nn.Module):
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
             policy = (policy, log_std)
-        value = _dense(1, 1.0)(critic_features)[..., 0]
-        return policy, value
+        values = _dense(self.num_values, 1.0)(critic_features)
+        return policy, values
 
-
-def flatten_obs(obs):
-    """Flatten each observation to a vector (images included)."""
-    return jnp.reshape(obs, obs.shape[:1] + (-1,)) if obs.ndim > 2 else obs

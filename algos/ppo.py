@@ -29,7 +29,7 @@ from gymnax.environments import spaces
 
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
-from jaxshape.rewards import RewardTransform, identity, weighted_sum
+from jaxshape.rewards import RewardTransform, Stream, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
@@ -80,14 +80,17 @@ class PPOHParams:
     max_grad_norm: Any = 0.5
     reward: Any = ()
     reward_coefs: Any = None
+    reward_gammas: Any = None
 
 
-def default_hparams(transform: RewardTransform | None = None, **overrides: float) -> PPOHParams:
-    """PPOHParams with float32 leaves, the transform's hparams and unit stream weights."""
+def default_hparams(transform: RewardTransform | None = None, **overrides: Any) -> PPOHParams:
+    """PPOHParams as float32 arrays: the transform's own hparams, each stream's default
+    coefficient, and the discount of each non-episodic stream's value head."""
     transform = transform or identity()
     hp = PPOHParams(
         reward=transform.default_hparams,
-        reward_coefs={name: 1.0 for name in transform.streams},
+        reward_coefs={s.name: s.coef for s in transform.all_streams},
+        reward_gammas={s.name: 0.99 if s.gamma is None else s.gamma for s in transform.all_streams if not s.episodic},
     ).replace(**overrides)
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp)
 
@@ -101,6 +104,7 @@ class PPOState:
     obs: jax.Array
     reward_state: Any
     episodes: EpisodeStats
+    stream_episodes: dict[str, EpisodeStats]
     key: jax.Array
     update_step: jax.Array
 
@@ -145,7 +149,13 @@ def action_head(config: PPOConfig, env: Any, env_params: Any) -> Categorical | G
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class PPO:
-    """PPO bound to one env, config and reward transform. Build with `make_ppo`."""
+    """PPO bound to one env, config and reward transform. Build with `make_ppo`.
+
+    Value heads: head 0 learns the coefficient-weighted sum of the episodic streams
+    with `gamma`; each non-episodic stream (e.g. RND's) gets a head of its own, with its
+    own discount from `reward_gammas`, whose trace is never cut at episode ends. The
+    policy follows A = A_0 + Σ_j coef_j · A_j (Burda et al. 2018).
+    """
 
     config: PPOConfig
     env: Any
@@ -153,6 +163,10 @@ class PPO:
     transform: RewardTransform
     head: Any
     network: ActorCritic
+
+    @property
+    def nonepisodic(self) -> tuple[Stream, ...]:
+        return tuple(s for s in self.transform.all_streams if not s.episodic)
 
     # ----------------------------------------------------------------- helpers
     def optimizer(self, hp: PPOHParams) -> optax.GradientTransformation:
@@ -164,17 +178,27 @@ class PPO:
                 return hp.learning_rate
             return hp.learning_rate * (1.0 - (count // steps_per_update) / cfg.num_updates)
 
-        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+        # flatten: one Adam over a single parameter vector, not one per small leaf
+        return optax.flatten(
+            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+        )
 
-    def _normalize(self, obs_stats: RunningMeanStd, obs: jax.Array) -> jax.Array:
-        return obs_stats.normalize(obs) if self.config.normalize_obs else obs
+    def policy_input(self, obs: jax.Array, features: jax.Array | None, batch_dims: int = 1) -> jax.Array:
+        """Flattened observation, with the transform's features appended if any."""
+        flat = obs.reshape(obs.shape[:batch_dims] + (-1,)).astype(jnp.float32)
+        return flat if features is None else jnp.concatenate([flat, features.astype(jnp.float32)], axis=-1)
 
-    def policy_value(self, params, obs_stats, obs):
-        return self.network.apply(params, self._normalize(obs_stats, obs).astype(jnp.float32))
+    def _features(self, reward_state: Any) -> jax.Array | None:
+        return None if self.transform.observe is None else self.transform.observe(reward_state)
+
+    def policy_value(self, params, obs_stats: RunningMeanStd, policy_input: jax.Array):
+        """(policy output, values [..., num_value_heads]) for a policy input."""
+        x = obs_stats.normalize(policy_input) if self.config.normalize_obs else policy_input
+        return self.network.apply(params, x)
 
     def act(self, state: PPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False):
-        """Environment actions for a batch of observations."""
-        policy, _ = self.policy_value(state.params, state.obs_stats, obs)
+        """Environment actions for a batch of observations (transform features included)."""
+        policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, self._features(state.reward_state)))
         raw = self.head.mode(policy) if deterministic else self.head.sample(key, policy)
         return self.head.to_env(raw)
 
@@ -182,6 +206,23 @@ class PPO:
         return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, env_state, action, self.env_params)
 
     # -------------------------------------------------------------------- init
+    def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
+        """A zero transition with the exact shapes the rollout produces."""
+        n = self.config.num_envs
+        action = jnp.zeros((n,) + self._action_shape(), self._action_dtype())
+        keys = jax.random.split(jax.random.PRNGKey(0), n)
+        info = jax.eval_shape(self._step_envs, keys, env_state, action)[-1]
+        return Transition(
+            obs=obs,
+            action=action,
+            reward=jnp.zeros((n,), jnp.float32),
+            terminated=jnp.zeros((n,), bool),
+            truncated=jnp.zeros((n,), bool),
+            next_obs=obs,
+            gamma=jnp.float32(0.99),
+            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), _env_info(info)),
+        )
+
     def init(self, key: jax.Array, hp: PPOHParams) -> PPOState:
         cfg = self.config
         key, net_key, env_key, transform_key = jax.random.split(key, 4)
@@ -189,23 +230,19 @@ class PPO:
             jax.random.split(env_key, cfg.num_envs), self.env_params
         )
         obs = obs.astype(jnp.float32)
-        params = self.network.init(net_key, obs[:1])
-        example = Transition(
-            obs=obs,
-            action=jnp.zeros((cfg.num_envs,) + self._action_shape(), self._action_dtype()),
-            reward=jnp.zeros((cfg.num_envs,), jnp.float32),
-            terminated=jnp.zeros((cfg.num_envs,), bool),
-            truncated=jnp.zeros((cfg.num_envs,), bool),
-            next_obs=obs,
-        )
+        reward_state = self.transform.init(transform_key, self._example_transition(obs, env_state))
+        policy_input = self.policy_input(obs, self._features(reward_state))
+        params = self.network.init(net_key, policy_input[:1])
         return PPOState(
             params=params,
             opt_state=self.optimizer(hp).init(params),
-            obs_stats=RunningMeanStd.create(obs.shape[1:]),
+            obs_stats=RunningMeanStd.create(policy_input.shape[1:]),
             env_state=env_state,
             obs=obs,
-            reward_state=self.transform.init(transform_key, example),
+            reward_state=reward_state,
             episodes=EpisodeStats.create(cfg.num_envs),
+            stream_episodes={s.name: EpisodeStats.create(cfg.num_envs) for s in self.transform.streams
+                             if s.name != "extrinsic"},
             key=key,
             update_step=jnp.zeros((), jnp.int32),
         )
@@ -221,51 +258,86 @@ class PPO:
         cfg = self.config
 
         def step(carry, key):
-            env_state, obs, reward_state, episodes = carry
+            env_state, obs, reward_state, episodes, stream_episodes = carry
             act_key, env_key = jax.random.split(key)
-            policy, value = self.policy_value(state.params, state.obs_stats, obs)
+            policy_input = self.policy_input(obs, self._features(reward_state))
+            policy, values = self.policy_value(state.params, state.obs_stats, policy_input)
             raw_action = self.head.sample(act_key, policy)
             action = self.head.to_env(raw_action)
             next_obs, env_state, reward, terminated, truncated, info = self._step_envs(
                 jax.random.split(env_key, cfg.num_envs), env_state, action
             )
             terminated = terminated.astype(bool)
-            truncated = jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated))
             transition = Transition(
                 obs=obs,
                 action=action,
                 reward=reward.astype(jnp.float32),
                 terminated=terminated,
-                truncated=truncated,
+                # a step that both terminates and hits the time limit is a termination
+                truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
                 next_obs=info["final_observation"].astype(jnp.float32),
-                extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "value": value},
+                gamma=hp.gamma,
+                info=_env_info(info),
+                extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)
             episodes = episodes.record(transition.reward, transition.done)
-            carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes)
+            stream_episodes = {k: e.record(streams[k], transition.done) for k, e in stream_episodes.items()}
+            learner_extras = {"policy_input": policy_input}
+            if self.transform.observe is not None:
+                learner_extras["next_features"] = self._features(reward_state)
+            transition = transition.replace(extras={**transition.extras, **learner_extras})
+            carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes, stream_episodes)
             return carry, (transition, streams)
 
         key, rollout_key = jax.random.split(state.key)
-        carry = (state.env_state, state.obs, state.reward_state, state.episodes)
+        carry = (state.env_state, state.obs, state.reward_state, state.episodes, state.stream_episodes)
         carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
-        env_state, obs, reward_state, episodes = carry
-        state = state.replace(env_state=env_state, obs=obs, reward_state=reward_state, episodes=episodes, key=key)
+        env_state, obs, reward_state, episodes, stream_episodes = carry
+        state = state.replace(env_state=env_state, obs=obs, reward_state=reward_state, episodes=episodes,
+                              stream_episodes=stream_episodes, key=key)
         return state, batch, streams
 
+    # -------------------------------------------------------------- advantages
+    def _advantages(self, state: PPOState, hp: PPOHParams, batch: Transition, streams):
+        """GAE per value head; returns (combined advantages [T, N], targets [T, N, V])."""
+        values = batch.extras["values"]
+        episodic = {k: r for k, r in streams.items() if k not in {s.name for s in self.nonepisodic}}
+        # V of the true next observation: bootstraps through truncation (head 0)
+        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
+        _, next_values = self.policy_value(state.params, state.obs_stats, next_input)
+        advantages, targets = gae(
+            weighted_sum(episodic, hp.reward_coefs), values[..., 0], next_values[..., 0],
+            batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda,
+        )
+        all_targets = [targets]
+        if self.nonepisodic:
+            # non-episodic heads follow the stream of experience across resets
+            last_input = self.policy_input(state.obs, self._features(state.reward_state))
+            _, last_values = self.policy_value(state.params, state.obs_stats, last_input)
+            following = jnp.concatenate([values[1:], last_values[None]], axis=0)
+            never = jnp.zeros_like(batch.terminated)
+            for j, stream in enumerate(self.nonepisodic, start=1):
+                adv_j, target_j = gae(streams[stream.name], values[..., j], following[..., j], never, never,
+                                      hp.reward_gammas[stream.name], hp.gae_lambda)
+                advantages = advantages + hp.reward_coefs[stream.name] * adv_j
+                all_targets.append(target_j)
+        return advantages, jnp.stack(all_targets, axis=-1)
+
     # ------------------------------------------------------------------- learn
-    def _loss(self, params, obs_stats, hp: PPOHParams, minibatch):
-        batch, advantages, targets = minibatch
-        policy, values = self.policy_value(params, obs_stats, batch.obs)
-        log_prob = self.head.log_prob(policy, batch.extras["raw_action"])
-        log_ratio = log_prob - batch.extras["log_prob"]
+    def _loss(self, params, obs_stats, hp: PPOHParams, minibatch: dict[str, jax.Array]):
+        policy, values = self.policy_value(params, obs_stats, minibatch["policy_input"])
+        log_prob = self.head.log_prob(policy, minibatch["raw_action"])
+        log_ratio = log_prob - minibatch["log_prob"]
         ratio = jnp.exp(log_ratio)
+        advantages = minibatch["advantages"]
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         clipped_ratio = jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)
         actor_loss = -jnp.minimum(ratio * advantages, clipped_ratio * advantages).mean()
 
-        old_values = batch.extras["value"]
+        old_values, targets = minibatch["values"], minibatch["targets"]
         clipped_values = old_values + jnp.clip(values - old_values, -hp.clip_eps, hp.clip_eps)
-        value_loss = 0.5 * jnp.maximum((values - targets) ** 2, (clipped_values - targets) ** 2).mean()
+        value_loss = 0.5 * jnp.maximum((values - targets) ** 2, (clipped_values - targets) ** 2).mean(0).sum()
         entropy = self.head.entropy(policy).mean()
 
         total = actor_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy
@@ -278,10 +350,13 @@ class PPO:
             "clip_fraction": (jnp.abs(ratio - 1.0) > hp.clip_eps).mean(),
         }
 
-    def _learn(self, state: PPOState, hp: PPOHParams, batch, advantages, targets):
+    def _learn(self, state: PPOState, hp: PPOHParams, batch: Transition, advantages, targets):
         cfg = self.config
         optimizer = self.optimizer(hp)
-        flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), (batch, advantages, targets))
+        # only what the loss reads is shuffled into minibatches
+        needed = {name: batch.extras[name] for name in ("policy_input", "raw_action", "log_prob", "values")}
+        needed.update(advantages=advantages, targets=targets)
+        flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), needed)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
 
         def minibatch_step(train, minibatch):
@@ -308,20 +383,15 @@ class PPO:
     def update(self, state: PPOState, hp: PPOHParams):
         """One PPO update: rollout, reward-transform update, GAE, epochs of SGD."""
         state, batch, streams = self._rollout(state, hp)
+        advantages, targets = self._advantages(state, hp, batch, streams)
 
         key, transform_key = jax.random.split(state.key)
         reward_state, transform_metrics = self.transform.update(state.reward_state, batch, transform_key, hp.reward)
         state = state.replace(reward_state=reward_state, key=key)
 
-        rewards = weighted_sum(streams, hp.reward_coefs)
-        _, next_values = self.policy_value(state.params, state.obs_stats, batch.next_obs)
-        advantages, targets = gae(
-            rewards, batch.extras["value"], next_values, batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda
-        )
         state, learn_metrics = self._learn(state, hp, batch, advantages, targets)
-
         if self.config.normalize_obs:
-            state = state.replace(obs_stats=state.obs_stats.update(batch.obs))
+            state = state.replace(obs_stats=state.obs_stats.update(batch.extras["policy_input"]))
         state = state.replace(update_step=state.update_step + 1)
 
         metrics = {
@@ -329,6 +399,7 @@ class PPO:
             **state.episodes.summary(),
             **learn_metrics,
             **{f"reward/{name}": r.mean() for name, r in streams.items()},
+            **{f"episode_reward/{name}": e.summary()["episode_return"] for name, e in state.stream_episodes.items()},
             **{f"transform/{name}": v for name, v in transform_metrics.items()},
         }
         return state, metrics
@@ -342,6 +413,14 @@ class PPO:
 
         state = self.init(key, hp)
         return jax.lax.scan(body, state, None, length=self.config.num_updates)
+
+
+_CONTRACT_INFO = ("final_observation", "terminated", "truncated", "discount")
+
+
+def _env_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The env's own step info, without the fields the contract already records."""
+    return {k: v for k, v in info.items() if k not in _CONTRACT_INFO}
 
 
 def make_ppo(
@@ -359,6 +438,7 @@ def make_ppo(
     elif env_params is None:
         env_params = env.default_params
     validate(config, env, env_params)
+    transform = transform or identity()
     head = action_head(config, env, env_params)
     network = ActorCritic(
         action_size=head.output_size,
@@ -366,5 +446,6 @@ def make_ppo(
         hidden_sizes=tuple(config.hidden_sizes),
         activation=config.activation,
         shared=config.shared_network,
+        num_values=1 + sum(not s.episodic for s in transform.all_streams),
     )
-    return PPO(config, env, env_params, transform or identity(), head, network)
+    return PPO(config, env, env_params, transform, head, network)

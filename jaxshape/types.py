@@ -1,7 +1,10 @@
 """The transition every rollout step records (DESIGN.md, "The transition").
 
 `next_obs` is the *true* next observation: where an episode ended it is
-`info["final_observation"]`, never the observation the env reset to.
+`info["final_observation"]`, never the observation the env reset to. `info` holds the
+env's other step info (e.g. achieved and desired goals); `extras` the learner's
+(log-probability, value, ...). `gamma` is the discount of the return the rewards feed
+(the learner's γ): potential shaping must use exactly this γ (Ng et al. 1999).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class Transition:
     terminated: jax.Array
     truncated: jax.Array
     next_obs: jax.Array
+    gamma: Any = 0.99
+    info: dict[str, Any] = struct.field(default_factory=dict)
     extras: dict[str, Any] = struct.field(default_factory=dict)
 
     @property

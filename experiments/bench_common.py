@@ -1,0 +1,67 @@
+"""Shared timing helpers for the benchmarks: compile apart from run, peak memory."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+
+
+def time_compiled(fn: Callable, *args: Any) -> dict[str, float]:
+    """Compile `jax.jit(fn)` for `args` ahead of time, then run it once.
+
+    Returns compile_seconds (lower + compile) and run_seconds (the call, blocked until
+    ready, compile excluded), and the result."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    result = jax.block_until_ready(compiled(*args))
+    return {"compile_seconds": compile_seconds, "run_seconds": time.perf_counter() - start, "result": result}
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak host RSS of this process and, on an accelerator, peak device memory."""
+    out = {"peak_host_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        out["peak_device_mb"] = stats["peak_bytes_in_use"] / 2**20
+    return out
+
+
+def machine() -> str:
+    device = jax.devices()[0]
+    cpu = platform.processor() or platform.machine()
+    try:
+        import os
+
+        cores = os.cpu_count()
+    except Exception:  # pragma: no cover
+        cores = "?"
+    return f"{device.platform}:{getattr(device, 'device_kind', device)} ({cores} cores {cpu})"
+
+
+def run_json_subprocess(cmd: list[str], timeout: float = 3600) -> dict[str, Any] | None:
+    """Run a benchmark command that prints one JSON line last; None if it fails."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        print(f"  skipped {' '.join(cmd[:2])}: {err}", file=sys.stderr)
+        return None
+    if done.returncode != 0:
+        print(f"  failed {' '.join(cmd)}:\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
+
+
+def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2) + "\n")

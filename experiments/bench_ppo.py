@@ -1,0 +1,125 @@
+"""PPO speed on CartPole-v1 against rejax and Stable-Baselines3, in one run.
+
+Settings (identical for every system): 16 envs x 128 steps, 8 epochs x 8 minibatches,
+64x64 tanh actor and critic, 500k env steps per agent. Each system runs in its own
+process (rejax needs gymnax < 1.0, so it lives in its own virtual environment; see
+experiments/peers/). Compile time is reported apart from run time.
+
+    python experiments/bench_ppo.py                       # jaxshape 1 and 64 agents + peers
+    python experiments/bench_ppo.py --agents 1 64 2048 --no-peers   # e.g. on a GPU
+    python experiments/bench_ppo.py --worker --num-agents 64        # one measurement
+
+Peers are looked up in $PEERS_DIR (default /tmp/jaxshape-peers), made by
+experiments/peers/setup_peers.sh; a missing peer is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+TOTAL_STEPS = 500_000
+
+
+def worker(num_agents: int, total_steps: int) -> dict:
+    import jax
+
+    from bench_common import machine, peak_memory_mb, time_compiled
+    from jaxshape import pytree
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+
+    config = PPOConfig(env="CartPole-v1", num_envs=16, num_steps=128, num_epochs=8, num_minibatches=8,
+                       hidden_sizes=(64, 64), activation="tanh", total_steps=total_steps)
+    ppo = make_ppo(config)
+    if num_agents == 1:
+        fn, args = ppo.train, (jax.random.PRNGKey(0), default_hparams())
+    else:
+        fn = jax.vmap(ppo.train)
+        args = (jax.random.split(jax.random.PRNGKey(0), num_agents), pytree.stack([default_hparams()] * num_agents))
+    timing = time_compiled(fn, *args)
+    _, metrics = timing.pop("result")
+    steps = config.num_updates * config.batch_size
+    return {
+        "system": "jaxshape",
+        "num_agents": num_agents,
+        "total_steps_per_agent": steps,
+        **timing,
+        "steps_per_second": steps * num_agents / timing["run_seconds"],
+        "final_return_mean": float(metrics["episode_return"][..., -1].mean()),
+        **peak_memory_mb(),
+        "device": machine(),
+        "jax_version": jax.__version__,
+    }
+
+
+def peer_commands(peers_dir: Path, num_agents: int, total_steps: int) -> list[tuple[str, list[str]]]:
+    commands = []
+    rejax_python = peers_dir / "rejax" / "bin" / "python"
+    commands.append(("rejax", [str(rejax_python), str(HERE / "peers" / "rejax_ppo.py"),
+                               "--num-agents", str(num_agents), "--total-steps", str(total_steps)]))
+    if num_agents == 1:
+        sb3_python = peers_dir / "sb3" / "bin" / "python"
+        commands.append(("sb3", [str(sb3_python), str(HERE / "peers" / "sb3_ppo.py"),
+                                 "--total-steps", str(total_steps)]))
+    return commands
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| system | agents | steps/s (run) | compile s | run s | peak host MB | peak device MB |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r.get('system', r.get('peer'))} | {r['num_agents']} | {r['steps_per_second']:,.0f} | "
+            f"{r['compile_seconds']:.1f} | {r['run_seconds']:.1f} | {r.get('peak_host_rss_mb', float('nan')):,.0f} | "
+            f"{r.get('peak_device_mb', float('nan')):,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", action="store_true", help="measure jaxshape once and print a JSON line")
+    parser.add_argument("--num-agents", type=int, default=1)
+    parser.add_argument("--agents", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--total-steps", type=int, default=TOTAL_STEPS)
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_ppo.json")
+    args = parser.parse_args()
+
+    if args.worker:
+        print(json.dumps(worker(args.num_agents, args.total_steps)))
+        return
+
+    from bench_common import run_json_subprocess, write_results
+
+    peers_dir = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
+    rows = []
+    for n in args.agents:
+        ours = run_json_subprocess([sys.executable, __file__, "--worker", "--num-agents", str(n),
+                                    "--total-steps", str(args.total_steps)])
+        if ours:
+            rows.append(ours)
+            print(json.dumps(ours), flush=True)
+        if args.no_peers:
+            continue
+        for name, cmd in peer_commands(peers_dir, n, args.total_steps):
+            if not Path(cmd[0]).exists():
+                print(f"  {name}: no environment at {cmd[0]}; run experiments/peers/setup_peers.sh", file=sys.stderr)
+                continue
+            peer = run_json_subprocess(cmd)
+            if peer:
+                peer.setdefault("system", peer.get("peer", name))
+                rows.append(peer)
+                print(json.dumps(peer), flush=True)
+    write_results(args.out, rows)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
