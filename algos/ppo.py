@@ -28,6 +28,7 @@ from flax import struct
 from gymnax.environments import spaces
 
 from jaxshape.episodes import EpisodeStats
+from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.errors import ConfigError
 from jaxshape.rewards import RewardTransform, Stream, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd
@@ -201,6 +202,18 @@ class PPO:
         policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, self._features(state.reward_state)))
         raw = self.head.mode(policy) if deterministic else self.head.sample(key, policy)
         return self.head.to_env(raw)
+
+    def evaluate(self, state: PPOState, hp: PPOHParams, key: jax.Array, num_episodes: int) -> dict[str, jax.Array]:
+        """Mean return and length of `num_episodes` fresh episodes of the greedy policy."""
+
+        def act(obs, features, key):
+            policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, features))
+            return self.head.to_env(self.head.mode(policy))
+
+        return evaluate(
+            self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
+            self.transform, hp.reward, jnp.zeros(self._action_shape(), self._action_dtype()),
+        )
 
     def _step_envs(self, keys, env_state, action):
         return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, env_state, action, self.env_params)

@@ -11,3 +11,30 @@ from jaxshape.envs.legacy import LegacyGymnaxAdapter
 from jaxshape.envs.registry import UnknownEnvError, list_envs, make, register
 
 __all__ = ["LegacyGymnaxAdapter", "UnknownEnvError", "list_envs", "make", "register"]
+
+
+def _point_goal(**kwargs):
+    from jaxshape.envs.navigation import PointGoal  # goal-conditioned point mass
+
+    return PointGoal(**kwargs)
+
+
+register("PointGoal-v0", _point_goal)
+
+
+def _coverage_grid(**kwargs):
+    from jaxshape.envs.coverage import CoverageGrid  # coverage gridworld (submodular rewards)
+
+    return CoverageGrid(**kwargs)
+
+
+register("Coverage-grid", _coverage_grid)
+
+
+def _keydoor_grid(**kwargs):
+    from jaxshape.envs.keydoor import KeyDoorGrid  # key-then-door gridworld (reward machines)
+
+    return KeyDoorGrid(**kwargs)
+
+
+register("KeyDoor-grid", _keydoor_grid)

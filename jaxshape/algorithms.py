@@ -25,6 +25,7 @@ class AlgorithmSpec:
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     "ppo": AlgorithmSpec("jaxshape.algos.ppo", "PPOConfig", "PPOHParams", "make_ppo"),
+    "sac": AlgorithmSpec("jaxshape.algos.sac", "SACConfig", "SACHParams", "make_sac"),
 }
 
 

@@ -1,8 +1,9 @@
-"""The run folder: `config.json`, `metrics.jsonl` (one object per update), `summary.json`.
+"""The run folder's logs: `config.json`, `metrics.jsonl`, TensorBoard events, `summary.json`.
 
-Metrics arrive from the driver stacked as [members, updates]; each line of
-`metrics.jsonl` is one update, with `episode_return` averaged over the members that
-have finished an episode (`null` before any has) and the per-member values beside it.
+Metrics arrive stacked as [members, updates]; each line of `metrics.jsonl` is one
+update with `step` (env steps per member so far), each metric's mean over members and,
+for returns, the per-member values (`<name>_per_seed`, `null` for a member that has
+not finished an episode yet). `episode_return` averages only the members that have.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-PER_MEMBER = ("episode_return", "episode_length")
+PER_MEMBER_PREFIXES = ("episode_return", "episode_length", "episode_reward/", "eval_")
 
 
-def _clean(x: float) -> float | None:
+def _clean(x: Any) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
 
@@ -28,54 +29,97 @@ def update_records(metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
     records = []
     for u in range(valid.shape[1]):
         record: dict[str, Any] = {"step": int(metrics["step"][0, u])}
-        for name in PER_MEMBER:
-            values = np.asarray(metrics[name][:, u], np.float64)
-            ok = valid[:, u]
-            record[name] = _clean(values[ok].mean()) if ok.any() else None
-            record[f"{name}_per_seed"] = [_clean(v) if k else None for v, k in zip(values, ok)]
-        for name, values in metrics.items():
-            if name not in record and name not in ("step", "episode_valid") and not name.endswith("_per_seed"):
-                record[name] = _clean(np.mean(values[:, u]))
+        ok = valid[:, u]
+        for name, values in sorted(metrics.items()):
+            if name in ("step", "episode_valid"):
+                continue
+            column = np.asarray(values[:, u], np.float64)
+            if name.startswith("eval_") and not np.isfinite(column).any():
+                continue  # no evaluation at this update
+            if name.startswith(PER_MEMBER_PREFIXES):
+                member_ok = ok if name.startswith("episode_") else np.isfinite(column)
+                record[name] = _clean(column[member_ok].mean()) if member_ok.any() else None
+                record[f"{name}_per_seed"] = [_clean(v) if k else None for v, k in zip(column, member_ok)]
+            else:
+                record[name] = _clean(column.mean())
         records.append(record)
     return records
 
 
-class RunLog:
-    """Writes a run folder. Refuses a folder that already holds a run."""
+def read_config(run_dir: str | pathlib.Path) -> dict[str, Any]:
+    from jaxshape.errors import ConfigError
 
-    def __init__(self, out_dir: str | pathlib.Path):
+    path = pathlib.Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{run_dir} is not a jaxshape run folder (no config.json)")
+    return json.loads(path.read_text())
+
+
+def read_metrics(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
+    with (pathlib.Path(run_dir) / "metrics.jsonl").open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class RunLog:
+    """Writes a run folder's logs. Never overwrites another run's folder."""
+
+    def __init__(self, out_dir: str | pathlib.Path, algo: str = ""):
         self.dir = pathlib.Path(out_dir)
+        self.algo = algo
         self.metrics_path = self.dir / "metrics.jsonl"
         self.last: dict[str, Any] | None = None
+        self._tb = None
 
     def check_free(self) -> str | None:
         """A one-line reason this folder cannot take a new run, or None."""
-        if self.metrics_path.exists() or (self.dir / "summary.json").exists():
-            return f"{self.dir} already holds a run; choose another --out (nothing was overwritten)"
+        if (self.dir / "config.json").exists() or self.metrics_path.exists():
+            return f"{self.dir} already holds a run; choose another --out, or --resume it (nothing was overwritten)"
         return None
 
     def start(self, config: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_json("config.json", config)
         self.metrics_path.touch()
+        self._open_tensorboard(purge_step=None)
+
+    def reopen(self, keep_through_step: int) -> None:
+        """Continue a run: drop log lines after `keep_through_step` (they are redone)."""
+        records = read_metrics(self.dir) if self.metrics_path.exists() else []
+        kept = [r for r in records if r["step"] <= keep_through_step]
+        tmp = self.dir / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        tmp.replace(self.metrics_path)
+        self.last = kept[-1] if kept else None
+        (self.dir / "summary.json").unlink(missing_ok=True)
+        self._open_tensorboard(purge_step=keep_through_step + 1)
+
+    def _open_tensorboard(self, purge_step: int | None) -> None:
+        from tensorboardX import SummaryWriter
+
+        self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=purge_step, flush_secs=30)
 
     def append(self, chunk_metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         records = update_records(chunk_metrics)
         with self.metrics_path.open("a") as f:
             for record in records:
                 f.write(json.dumps(record) + "\n")
+        for record in records:
+            for name, value in record.items():
+                if name != "step" and isinstance(value, float):
+                    self._tb.add_scalar(name, value, record["step"])
+        self._tb.flush()
         self.last = records[-1]
         return records
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._write_json("summary.json", summary)
 
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
     def _write_json(self, name: str, payload: dict[str, Any]) -> None:
         tmp = self.dir / f".{name}.tmp"
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
         tmp.replace(self.dir / name)
-
-
-def read_metrics(run_dir: str | pathlib.Path) -> list[dict[str, Any]]:
-    with (pathlib.Path(run_dir) / "metrics.jsonl").open() as f:
-        return [json.loads(line) for line in f if line.strip()]

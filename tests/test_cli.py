@@ -27,8 +27,8 @@ def run_dir(tmp_path_factory):
 def test_train_writes_config_metrics_and_summary(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["config"]["num_envs"] == 4 and config["config"]["hidden_sizes"] == [8, 8]
-    assert config["hparams"]["learning_rate"] == pytest.approx(1e-3)
-    assert config["num_seeds"] == 2
+    assert config["hparams"]["learning_rate"] == pytest.approx([1e-3, 1e-3])  # one value per member
+    assert config["seeds"] == [0, 1]
 
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [64 * (i + 1) for i in range(10)]

@@ -31,3 +31,55 @@ __all__ = [
     "reset_where",
     "weighted_sum",
 ]
+
+# --- shaping, automata, goals, normalisation (shaping.py, automaton.py, goals.py, normalize.py)
+from jaxshape.rewards.shaping import potential_shaping  # noqa: E402
+from jaxshape.rewards.automaton import reward_machine, subgoal_sequence  # noqa: E402
+from jaxshape.rewards.goals import goal_reward, goal_reward_fn  # noqa: E402
+from jaxshape.rewards.normalize import clip, normalize_returns, scale, schedule, sum_streams, symlog  # noqa: E402
+
+__all__ += [
+    "potential_shaping",
+    "reward_machine",
+    "subgoal_sequence",
+    "goal_reward",
+    "goal_reward_fn",
+    "normalize_returns",
+    "clip",
+    "scale",
+    "symlog",
+    "sum_streams",
+    "schedule",
+]
+# --- end shaping, automata, goals, normalisation
+
+# --- intrinsic and submodular rewards (counts.py, rnd.py, icm.py, e3b.py, noveld.py, submodular.py)
+from jaxshape.rewards.counts import count_bonus  # noqa: E402
+from jaxshape.rewards.rnd import rnd  # noqa: E402
+from jaxshape.rewards.icm import icm  # noqa: E402
+from jaxshape.rewards.e3b import e3b, sherman_morrison  # noqa: E402
+from jaxshape.rewards.noveld import noveld  # noqa: E402
+from jaxshape.rewards.submodular import (  # noqa: E402
+    additive_visits,
+    coverage,
+    facility_location,
+    grid_locator,
+    info_locator,
+    logdet_coverage,
+)
+
+__all__ += [
+    "count_bonus",
+    "rnd",
+    "icm",
+    "e3b",
+    "sherman_morrison",
+    "noveld",
+    "coverage",
+    "additive_visits",
+    "facility_location",
+    "logdet_coverage",
+    "grid_locator",
+    "info_locator",
+]
+# --- end intrinsic and submodular rewards

@@ -1,0 +1,138 @@
+"""A 64-configuration PPO sweep on CartPole-v1 against sequential runs and rejax.
+
+Settings (identical for every system): 16 envs x 128 steps, 8 epochs x 8 minibatches,
+64x64 tanh actor and critic, 500k env steps per member. The sweep is 8 learning rates x
+8 entropy coefficients, one seed each, run by `jaxshape.sweep.run_sweep` (one
+compilation, members sharded over the local devices). "Sequential" trains the same
+code one member at a time; only `--sequential-runs` of them are timed and the total for
+all members is extrapolated (the output says so). rejax's vmapped PPO runs in its own
+virtual environment ($PEERS_DIR/rejax, default /tmp/jaxshape-peers; see experiments/peers/).
+Compile time is reported apart from run time.
+
+    python experiments/bench_sweep.py                          # 64 members
+    python experiments/bench_sweep.py --members 512 2048       # e.g. on a GPU
+    python experiments/bench_sweep.py --members 8 --total-steps 8192 --sequential-runs 1 --no-peers  # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+CONFIG = dict(env="CartPole-v1", num_envs=16, num_steps=128, num_epochs=8, num_minibatches=8,
+              hidden_sizes=[64, 64], activation="tanh")
+
+
+def _grid(members: int) -> dict:
+    """learning_rate x ent_coef on log scales, as square as `members` allows."""
+    import numpy as np
+
+    a = 2 ** math.ceil(math.log2(members) / 2)
+    b = max(1, members // a)
+    return {"learning_rate": np.geomspace(1e-4, 3e-3, a).tolist(), "ent_coef": np.geomspace(1e-4, 1e-1, b).tolist()}
+
+
+def sweep_row(members: int, total_steps: int, max_batch: int | None) -> dict:
+    from bench_common import machine
+
+    from jaxshape import sweep
+
+    spec = sweep.spec_from_dict({"algo": "ppo", "config": {**CONFIG, "total_steps": total_steps},
+                                 "grid": _grid(members), "seeds": 1, "max_batch": max_batch,
+                                 "options": {"eval_every": 0, "eval_episodes": 1, "keep_checkpoints": 1}})
+    with tempfile.TemporaryDirectory() as tmp:
+        sweep.run_sweep(spec, Path(tmp) / "sweep", progress=False)
+        record = json.loads((Path(tmp) / "sweep" / "sweep.json").read_text())
+    report = record["report"]
+    steps = len(record["members"]) * (total_steps // (16 * 128)) * 16 * 128
+    return {"system": "jaxshape sweep", "num_agents": len(record["members"]), "batches": len(record["batches"]),
+            "batch_size": record["batch_size"], "compile_seconds": report["compile_seconds_this_process"],
+            "run_seconds": report["run_seconds_this_process"],
+            "steps_per_second": steps / report["run_seconds_this_process"],
+            "peak_memory_mb": report["peak_memory_per_process"][0]["peak_bytes"] / 2**20,
+            "peak_memory_source": report["peak_memory_per_process"][0]["source"], "device": machine()}
+
+
+def sequential_row(members: int, total_steps: int, runs: int) -> dict:
+    """Train `runs` single members one after another (same code, one compilation) and
+    extrapolate to `members`."""
+    import jax
+
+    from bench_common import machine, peak_memory_mb
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+
+    config = PPOConfig(**{**CONFIG, "hidden_sizes": tuple(CONFIG["hidden_sizes"]), "total_steps": total_steps})
+    start = time.perf_counter()
+    train = jax.jit(make_ppo(config).train).lower(jax.random.PRNGKey(0), default_hparams()).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(runs):
+        jax.block_until_ready(train(jax.random.PRNGKey(i), default_hparams(learning_rate=1e-4 * (i + 1))))
+    per_run = (time.perf_counter() - start) / runs
+    steps = config.num_updates * config.batch_size
+    return {"system": f"sequential (timed {runs}, extrapolated to {members})", "num_agents": members,
+            "compile_seconds": compile_seconds, "run_seconds": per_run * members,
+            "steps_per_second": steps / per_run, "peak_memory_mb": peak_memory_mb().get(
+                "peak_device_mb", peak_memory_mb()["peak_host_rss_mb"]), "device": machine()}
+
+
+def rejax_row(members: int, total_steps: int) -> dict | None:
+    from bench_common import run_json_subprocess
+
+    peers = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
+    python = peers / "rejax" / "bin" / "python"
+    if not python.exists():
+        print(f"  rejax skipped: {python} not found (run experiments/peers/setup_peers.sh)", file=sys.stderr)
+        return None
+    row = run_json_subprocess([str(python), str(HERE / "peers" / "rejax_ppo.py"), "--num-agents", str(members),
+                               "--total-steps", str(total_steps)])
+    if row:
+        row["system"] = "rejax vmapped"
+        row["peak_memory_mb"] = row.get("peak_device_mb", row.get("peak_host_rss_mb"))
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| system | members | steps/s (run) | compile s | run s | peak MB |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['system']} | {r['num_agents']} | {r['steps_per_second']:,.0f} | "
+                     f"{r['compile_seconds']:.1f} | {r['run_seconds']:.1f} | {r.get('peak_memory_mb', float('nan')):,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, nargs="+", default=[64], help="sweep sizes (64, 512, 2048 on GPU)")
+    parser.add_argument("--total-steps", type=int, default=500_000)
+    parser.add_argument("--max-batch", type=int, default=None, help="cap on members per compiled batch")
+    parser.add_argument("--sequential-runs", type=int, default=3, help="sequential runs timed (then extrapolated)")
+    parser.add_argument("--no-peers", action="store_true", help="skip rejax")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args()
+    rows = []
+    for members in args.members:
+        rows.append(sweep_row(members, args.total_steps, args.max_batch))
+        if members == args.members[0]:
+            rows.append(sequential_row(members, args.total_steps, args.sequential_runs))
+        if not args.no_peers and (peer := rejax_row(members, args.total_steps)):
+            rows.append(peer)
+        print(table(rows), flush=True)
+    print("sequential steps/s is one member at a time; its run seconds are extrapolated from "
+          f"{args.sequential_runs} timed runs")
+    if args.json:
+        from bench_common import write_results
+
+        write_results(Path(args.json), rows)
+
+
+if __name__ == "__main__":
+    main()

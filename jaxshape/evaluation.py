@@ -1,0 +1,80 @@
+"""Deterministic evaluation: run N fresh episodes of a policy, one per env, to the end.
+
+Each of `num_episodes` envs plays exactly one episode (its first); steps after an env's
+episode ended are masked out. Episodes still running after `max_steps` are counted as
+they stand (they cannot be longer than the env's time limit, which `max_steps` should
+cover). A transform that exposes features to the policy (`observe`) is run alongside
+on its own fresh state, so the policy sees what it saw in training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxshape.rewards import RewardTransform
+from jaxshape.types import Transition
+
+
+def episode_limit(env: Any, env_params: Any, default: int = 1000) -> int:
+    """The env's time limit, read from its params (gymnax) or itself (brax)."""
+    for source in (env_params, env):
+        for name in ("max_steps_in_episode", "episode_length"):
+            value = getattr(source, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return default
+
+
+def evaluate(
+    env: Any,
+    env_params: Any,
+    act: Callable[[jax.Array, jax.Array | None, jax.Array], jax.Array],
+    key: jax.Array,
+    num_episodes: int,
+    max_steps: int,
+    transform: RewardTransform | None = None,
+    transform_hparams: Any = None,
+    example_action: jax.Array | None = None,
+) -> dict[str, jax.Array]:
+    """Mean undiscounted return and length of `num_episodes` episodes.
+
+    `act(obs, features, key)` maps a batch of observations (and the transform's
+    features, or None) to env actions; pass a deterministic policy. With a transform
+    that observes, `example_action` (one env's action) shapes its example transition.
+    """
+    reset_key, run_key, transform_key = jax.random.split(key, 3)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_episodes), env_params)
+    observing = transform is not None and transform.observe is not None
+    zeros = jnp.zeros((num_episodes,), jnp.float32)
+    no_flag = jnp.zeros((num_episodes,), bool)
+    transform_state = None
+    if observing:
+        actions = jnp.broadcast_to(example_action, (num_episodes,) + jnp.shape(example_action))
+        example = Transition(obs=obs, action=actions, reward=zeros, terminated=no_flag, truncated=no_flag, next_obs=obs)
+        transform_state = transform.init(transform_key, example)
+
+    def step(carry, key):
+        env_state, obs, transform_state, ret, length, running = carry
+        act_key, env_key = jax.random.split(key)
+        features = transform.observe(transform_state) if observing else None
+        action = act(obs, features, act_key)
+        next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(env_key, num_episodes), env_state, action, env_params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        if observing:
+            transition = Transition(obs=obs, action=action, reward=reward.astype(jnp.float32), terminated=terminated,
+                                    truncated=truncated, next_obs=info["final_observation"])
+            _, transform_state = transform.apply(transform_state, transition, transform_hparams)
+        ret = ret + jnp.where(running, reward, 0.0)
+        length = length + running
+        running = jnp.logical_and(running, jnp.logical_not(done))
+        return (env_state, next_obs, transform_state, ret, length, running), None
+
+    carry = (env_state, obs, transform_state, zeros, zeros, jnp.ones((num_episodes,), bool))
+    carry, _ = jax.lax.scan(step, carry, jax.random.split(run_key, max_steps))
+    _, _, _, ret, length, _ = carry
+    return {"eval_return": ret.mean(), "eval_length": length.mean()}

@@ -1,0 +1,199 @@
+"""Random Network Distillation (Burda et al. 2018, "Exploration by Random Network
+Distillation", arXiv:1810.12894).
+
+    b(s′) = ‖f̂(ĝ(s′)) − f(ĝ(s′))‖²,   ĝ(s) = clip((g(s) − μ) / σ, −5, 5)
+
+f is a randomly initialised network that is never trained (the target), f̂ a predictor
+trained to regress f on the rollout's next observations; g flattens the observation and
+(μ, σ) are running observation statistics shared across envs. Following the reference
+implementation:
+
+- the intrinsic stream `"rnd"` is non-episodic (never cut at episode ends) and gets its own
+  value head in PPO, with γ_int = 0.99;
+- the reward paid is b / σ_R, σ_R the running standard deviation of the discounted
+  intrinsic return R ← γ_int·R + b (per env, never reset; no mean subtraction). σ_R is
+  refreshed once per update (the rollout is divided by the σ_R of the updates before it);
+- the bonus paid is the one computed during the rollout (recomputing it after the
+  predictor update would shrink it);
+- in `update`, the observation statistics first absorb the batch, then f̂ is trained for
+  `epochs` × `minibatches` Adam steps, each sample kept with probability
+  `update_proportion` (the predictor sees a fraction of the batch).
+
+`RNDCore` holds the pieces (networks, normalised error, loss, training), reused by NovelD.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
+from jaxshape.rewards.counts import flatten_obs
+from jaxshape.stats import RunningMeanStd
+from jaxshape.types import Transition
+
+OBS_CLIP = 5.0
+
+
+class MLP(nn.Module):
+    """A ReLU MLP with orthogonal initialisation (gain √2 hidden, 1 output)."""
+
+    hidden_sizes: Sequence[int]
+    output_size: int
+
+    @nn.compact
+    def __call__(self, x):
+        for width in self.hidden_sizes:
+            x = nn.relu(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
+        return nn.Dense(self.output_size, kernel_init=nn.initializers.orthogonal(1.0))(x)
+
+
+def adam_init(params: Any) -> Any:
+    """Adam's state; its structure does not depend on the learning rate, which `update`
+    reads as a traced hparam (`optax.adam(hparams["lr"])`)."""
+    return optax.adam(1.0).init(params)
+
+
+def minibatch_indices(key: jax.Array, size: int, epochs: int, minibatches: int) -> jax.Array:
+    """Shuffled sample indices, [epochs * minibatches, size // minibatches]."""
+    if size % minibatches:
+        raise ValueError(f"minibatches={minibatches} does not divide the batch of {size} samples; pick a divisor")
+    orders = jax.vmap(lambda k: jax.random.permutation(k, size))(jax.random.split(key, epochs))
+    return orders.reshape(epochs * minibatches, size // minibatches)
+
+
+@struct.dataclass
+class RNDNets:
+    target: Any  # f: fixed at init, never trained
+    predictor: Any  # f̂
+    opt_state: Any
+    obs_rms: RunningMeanStd
+
+
+@dataclasses.dataclass(frozen=True)
+class RNDCore:
+    """Static RND pieces: networks, the prediction error N(s), and predictor training."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    output_size: int = 64
+    epochs: int = 4
+    minibatches: int = 4
+
+    @property
+    def target_net(self) -> MLP:
+        return MLP(self.hidden_sizes, self.output_size)
+
+    @property
+    def predictor_net(self) -> MLP:
+        return MLP(self.hidden_sizes, self.output_size)
+
+    def init(self, key: jax.Array, example_obs: jax.Array) -> RNDNets:
+        x = flatten_obs(example_obs)[:1]
+        t_key, p_key = jax.random.split(key)
+        target = self.target_net.init(t_key, x)
+        predictor = self.predictor_net.init(p_key, x)
+        return RNDNets(target, predictor, adam_init(predictor), RunningMeanStd.create(x.shape[1:]))
+
+    def normalize(self, obs_rms: RunningMeanStd, obs: jax.Array, batch_dims: int = 1) -> jax.Array:
+        return obs_rms.normalize(flatten_obs(obs, batch_dims), clip=OBS_CLIP)
+
+    def _sq_error(self, predictor, target, x):
+        f = jax.lax.stop_gradient(self.target_net.apply(target, x))  # no gradient ever reaches f
+        return jnp.sum((self.predictor_net.apply(predictor, x) - f) ** 2, axis=-1)
+
+    def error(self, nets: RNDNets, obs: jax.Array, batch_dims: int = 1) -> jax.Array:
+        """N(s) = ‖f̂(ĝ(s)) − f(ĝ(s))‖², one per observation."""
+        return self._sq_error(nets.predictor, nets.target, self.normalize(nets.obs_rms, obs, batch_dims))
+
+    def loss(self, predictor, target, obs_rms: RunningMeanStd, obs: jax.Array, mask: jax.Array) -> jax.Array:
+        """Masked mean of N over a flat batch `obs` [B, ...]; differentiable in `predictor` only."""
+        err = self._sq_error(predictor, target, self.normalize(obs_rms, obs))
+        return jnp.sum(err * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+    def train(self, nets: RNDNets, obs: jax.Array, key: jax.Array, lr: Any, update_proportion: Any):
+        """Absorb `obs` [B, ...] into the obs statistics, then fit f̂ to f on it."""
+        flat = flatten_obs(obs)
+        nets = nets.replace(obs_rms=nets.obs_rms.update(flat))
+        perm_key, mask_key = jax.random.split(key)
+        idx = minibatch_indices(perm_key, flat.shape[0], self.epochs, self.minibatches)
+        masks = jax.random.uniform(mask_key, idx.shape) < update_proportion
+        optimizer = optax.adam(lr)
+        grad_fn = jax.value_and_grad(self.loss)
+
+        def step(carry, xs):
+            predictor, opt_state = carry
+            batch_idx, mask = xs
+            loss, grads = grad_fn(predictor, nets.target, nets.obs_rms, flat[batch_idx], mask.astype(jnp.float32))
+            updates, opt_state = optimizer.update(grads, opt_state, predictor)
+            return (optax.apply_updates(predictor, updates), opt_state), loss
+
+        (predictor, opt_state), losses = jax.lax.scan(step, (nets.predictor, nets.opt_state), (idx, masks))
+        return nets.replace(predictor=predictor, opt_state=opt_state), {"predictor_loss": losses.mean()}
+
+
+@struct.dataclass
+class RNDState:
+    nets: RNDNets
+    ret: jax.Array  # [num_envs] discounted intrinsic return, never reset
+    ret_rms: RunningMeanStd  # statistics of ret, shared across envs
+    ret_std: jax.Array  # σ_R used to divide the bonus, refreshed in `update`
+
+
+def rnd(
+    *,
+    lr: float = 1e-4,
+    update_proportion: float = 0.25,
+    gamma: float = 0.99,
+    coef: float = 1.0,
+    hidden_sizes: Sequence[int] = (64, 64),
+    output_size: int = 64,
+    epochs: int = 4,
+    minibatches: int = 4,
+    stream: str = "rnd",
+    name: str = "rnd",
+) -> RewardTransform:
+    """RND bonus b/σ_R as a non-episodic stream `stream` with its own γ (Burda et al. 2018).
+
+    Traced hparams: `lr` (predictor Adam), `update_proportion`, `gamma` (of the return
+    whose std divides the bonus; keep it equal to the stream's value-head γ, `reward_gammas`).
+    `coef` is the stream's default weight in the learner (`reward_coefs`).
+    """
+    core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches)
+
+    def init(key, example: Transition):
+        n = example.reward.shape[0]
+        return RNDState(
+            nets=core.init(key, example.next_obs),
+            ret=jnp.zeros((n,), jnp.float32),
+            ret_rms=RunningMeanStd.create(()),
+            ret_std=jnp.ones((), jnp.float32),
+        )
+
+    def apply_fn(state: RNDState, transition: Transition, rewards, hparams):
+        bonus = core.error(state.nets, transition.next_obs)
+        ret = hparams["gamma"] * state.ret + bonus  # non-episodic: no reset at done
+        state = state.replace(ret=ret, ret_rms=state.ret_rms.update(ret))
+        return {**rewards, stream: bonus / state.ret_std}, state
+
+    def update(state: RNDState, batch: Transition, key, hparams):
+        obs = batch.next_obs.reshape((-1,) + batch.next_obs.shape[2:])
+        nets, metrics = core.train(state.nets, obs, key, hparams["lr"], hparams["update_proportion"])
+        ret_std = jnp.sqrt(state.ret_rms.var + 1e-8)
+        return state.replace(nets=nets, ret_std=ret_std), {**metrics, "ret_std": ret_std}
+
+    return RewardTransform(
+        init=init,
+        apply_fn=apply_fn,
+        update=update,
+        streams=(Stream(stream, coef=coef, episodic=False, gamma=gamma),),
+        default_hparams={"lr": lr, "update_proportion": update_proportion, "gamma": gamma},
+        invariance=NOT_INVARIANT,
+        name=name,
+    )

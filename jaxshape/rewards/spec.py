@@ -1,0 +1,185 @@
+"""Reward transforms composed by name: `jaxshape train --reward "count(beta=0.05)+rnd"`.
+
+A spec is `+`-separated terms, applied left to right as `chain(...)`; each term is a
+transform name with optional `key=value` arguments (numbers, booleans, strings). Names
+that need a callable (a potential, a cell locator, goal sources) take it by name from
+the small libraries below, with defaults chosen from the env where one fits.
+
+    shaping(potential=goal_distance)           potential-based shaping
+    goal(eps=0.1, kind=sparse)                 goal reward from achieved/desired goals
+    count(beta=0.01, hash=simhash)             #Exploration counts
+    rnd(coef=1, lr=1e-4)                       random network distillation
+    icm(eta=0.01)  e3b(lam=0.1)  noveld(alpha=0.5)
+    coverage(radius=0)  visits  logdet          submodular marginal gains / the additive baseline
+    normalize(stream=rnd)  clip(stream=...)  scale(stream=..., factor=...)  symlog(stream=...)
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Callable
+
+import jax.numpy as jnp
+
+from jaxshape.errors import ConfigError
+from jaxshape.rewards import base
+
+
+def _goal_distance(obs):
+    """−‖position − goal‖ for observations laid out as [position(2), goal(2)] (PointGoal-v0)."""
+    return -jnp.linalg.norm(obs[..., 0:2] - obs[..., 2:4], axis=-1)
+
+
+def _pole_upright(obs):
+    """−|pole angle| for CartPole's [x, ẋ, θ, θ̇]."""
+    return -jnp.abs(obs[..., 2])
+
+
+def _deepsea_depth(obs):
+    """Row of the agent in DeepSea's one-hot grid (deeper is closer to the reward)."""
+    grid = obs.reshape(obs.shape[:-2] + (-1,)) if obs.ndim > 2 else obs
+    size = round(grid.shape[-1] ** 0.5)
+    return jnp.argmax(grid, axis=-1) // size / size
+
+
+POTENTIALS: dict[str, Callable] = {
+    "goal_distance": _goal_distance,
+    "pole_upright": _pole_upright,
+    "deepsea_depth": _deepsea_depth,
+}
+
+
+def _env_instance(env_name: str | None):
+    if not env_name:
+        return None, None
+    from jaxshape.envs import make
+
+    return make(env_name)
+
+
+def _num_actions(env_name: str | None) -> int | None:
+    env, params = _env_instance(env_name)
+    if env is None:
+        return None
+    space = env.action_space(params)
+    return int(space.n) if hasattr(space, "n") else None
+
+
+def _grid(env_name: str | None, args: dict) -> dict:
+    """Coverage-style transforms: default to the coverage gridworld's cells."""
+    from jaxshape.rewards.submodular import info_locator
+
+    env, _ = _env_instance(env_name)
+    size = getattr(env, "size", None)
+    if "shape" not in args:
+        if size is None:
+            raise ConfigError("coverage/visits need shape=... (cells) unless --env is Coverage-grid")
+        args["shape"] = (size, size)
+    if size is not None:
+        args.setdefault("locate", info_locator(args["shape"], key="cell"))
+    return args
+
+
+def _shaping(env_name, args):
+    from jaxshape.rewards.shaping import potential_shaping
+
+    name = args.pop("potential", None)
+    if name not in POTENTIALS:
+        raise ConfigError(f"shaping needs potential=<name>, one of {', '.join(sorted(POTENTIALS))}; got {name!r}")
+    return potential_shaping(POTENTIALS[name], **args)
+
+
+def _goal(env_name, args):
+    from jaxshape.rewards.goals import goal_reward
+
+    args.setdefault("achieved_fn", "achieved_goal")
+    args.setdefault("desired_fn", "desired_goal")
+    return goal_reward(**args)
+
+
+def _with_actions(factory_path: str) -> Callable:
+    def build(env_name, args):
+        module, name = factory_path.rsplit(".", 1)
+        factory = getattr(__import__(module, fromlist=[name]), name)
+        if "num_actions" not in args and _num_actions(env_name) is not None:
+            args["num_actions"] = _num_actions(env_name)
+        return factory(**args)
+
+    return build
+
+
+def _plain(factory_path: str, prepare: Callable | None = None) -> Callable:
+    def build(env_name, args):
+        module, name = factory_path.rsplit(".", 1)
+        factory = getattr(__import__(module, fromlist=[name]), name)
+        return factory(**(prepare(env_name, args) if prepare else args))
+
+    return build
+
+
+BUILDERS: dict[str, Callable[[str | None, dict], base.RewardTransform]] = {
+    "shaping": _shaping,
+    "goal": _goal,
+    "count": _plain("jaxshape.rewards.counts.count_bonus"),
+    "rnd": _plain("jaxshape.rewards.rnd.rnd"),
+    "icm": _with_actions("jaxshape.rewards.icm.icm"),
+    "e3b": _plain("jaxshape.rewards.e3b.e3b"),
+    "noveld": _plain("jaxshape.rewards.noveld.noveld"),
+    "coverage": _plain("jaxshape.rewards.submodular.coverage", _grid),
+    "visits": _plain("jaxshape.rewards.submodular.additive_visits", _grid),
+    "logdet": _plain("jaxshape.rewards.submodular.logdet_coverage"),
+    "normalize": _plain("jaxshape.rewards.normalize.normalize_returns"),
+    "clip": _plain("jaxshape.rewards.normalize.clip"),
+    "scale": _plain("jaxshape.rewards.normalize.scale"),
+    "symlog": _plain("jaxshape.rewards.normalize.symlog"),
+}
+
+_TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
+
+
+def _value(text: str) -> Any:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text.strip()  # a bare word: a string
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _arguments(term: str, body: str | None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in re.split(r",(?![^()]*\))", body or ""))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"bad argument {part!r} in reward term {term!r}: write key=value")
+        args[key.strip()] = _value(value)
+    return args
+
+
+def parse_reward_spec(spec: str, env_name: str | None = None) -> base.RewardTransform:
+    """Build the transform a spec names (see the module docstring)."""
+    transforms = []
+    for term in filter(None, (t.strip() for t in re.split(r"\+(?![^()]*\))", spec))):
+        match = _TERM.match(term)
+        if match is None:
+            raise ConfigError(f"bad reward term {term!r}: write name(key=value, ...); names: {', '.join(BUILDERS)}")
+        name, body = match.groups()
+        if name not in BUILDERS:
+            raise ConfigError(f"unknown reward transform {name!r}: choose from {', '.join(sorted(BUILDERS))}")
+        try:
+            transforms.append(BUILDERS[name](env_name, _arguments(term, body)))
+        except TypeError as err:  # an argument the transform does not take
+            raise ConfigError(f"reward term {term!r}: {err}") from None
+    if not transforms:
+        raise ConfigError(f"empty reward spec {spec!r}: name at least one of {', '.join(sorted(BUILDERS))}")
+    from jaxshape.rewards.combine import chain
+
+    return transforms[0] if len(transforms) == 1 else chain(*transforms)
+
+
+def describe() -> str:
+    """The spec grammar, for `--help`."""
+    return (__doc__ or "").split("\n\n", 2)[-1]
+
+
+__all__ = ["BUILDERS", "POTENTIALS", "parse_reward_spec", "describe"]

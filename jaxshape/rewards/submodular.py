@@ -1,0 +1,304 @@
+"""Submodular rewards (Prajapat et al. 2024, "Submodular Reinforcement Learning", ICLR).
+
+The objective of an episode is F(S), S the set of states visited, for a monotone
+submodular F with F(∅) = 0. The per-step reward is the marginal gain
+
+    r_t = F(S_t ∪ {s_{t+1}}) − F(S_t),        S in episodic state, reset at episode end,
+
+so Σ_t r_t = F(S_T) − F(S_0) telescopes; policy gradient on these rewards is SubPO.
+Because r depends on history, each transform can expose a summary of S to the policy
+(`observe`). Objectives:
+
+- `coverage`: weighted coverage F(S) = Σ_c w_c·1[c covered], a boolean mask over the
+  cells of a grid (or a discretised continuous space); a visit covers the cells within
+  Euclidean `radius` (in cells) of the visited cell.
+- `facility_location`: F(S) = Σ_v w_v·max_{s∈S} k(v, φ(s)) over fixed points v, with
+  k(v, x) = exp(−‖v − x‖² / (2σ²)) ∈ (0, 1].
+- `logdet_coverage`: F(S) = logdet(λI + Σ_{s∈S} φφᵀ) − d·log λ, whose marginal gain is
+  log(1 + φᵀC⁻¹φ): the E3B bonus through the same Sherman–Morrison update (`e3b`).
+- `additive_visits`: the additive (modular) baseline, paying F({s′}) at every visit,
+  repeats included.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream, no_state, no_update, reset_where
+from jaxshape.rewards.counts import flatten_obs
+from jaxshape.rewards.e3b import Embedding, elliptical_apply, elliptical_init, elliptical_update
+from jaxshape.types import Transition
+
+Locate = Callable[[Transition], jax.Array]
+
+
+# ------------------------------------------------------------------ locating cells
+def grid_locator(shape: Sequence[int], low: Any = 0.0, high: Any = 1.0, dims: Sequence[int] | None = None) -> Locate:
+    """Cell coordinates [N, len(shape)] of s′ in a box [low, high] cut into `shape` cells.
+
+    Reads the features `dims` (default the first len(shape)) of the flattened next obs;
+    positions outside the box go to the border cells."""
+    shape_arr = np.asarray(shape, np.int32)
+    dims = tuple(range(len(shape))) if dims is None else tuple(dims)
+
+    def locate(transition: Transition) -> jax.Array:
+        x = flatten_obs(transition.next_obs)[:, dims]
+        frac = (x - jnp.asarray(low, jnp.float32)) / (jnp.asarray(high, jnp.float32) - jnp.asarray(low, jnp.float32))
+        return jnp.clip(jnp.floor(frac * shape_arr).astype(jnp.int32), 0, shape_arr - 1)
+
+    return locate
+
+
+def info_locator(shape: Sequence[int], key: str = "cell") -> Locate:
+    """Cell coordinates from a flat cell index the env reports in `info[key]`."""
+
+    def locate(transition: Transition) -> jax.Array:
+        return jnp.stack(jnp.unravel_index(transition.info[key].astype(jnp.int32), tuple(shape)), axis=-1)
+
+    return locate
+
+
+def patch_offsets(radius: float, ndim: int) -> np.ndarray:
+    """Integer offsets o with ‖o‖₂ ≤ radius: the patch one visit covers, [P, ndim]."""
+    r = int(np.floor(radius))
+    offsets = [o for o in itertools.product(range(-r, r + 1), repeat=ndim) if np.sum(np.square(o)) <= radius**2]
+    return np.asarray(offsets, np.int32).reshape(-1, ndim)
+
+
+def patch_cells(coords: jax.Array, shape: Sequence[int], offsets: np.ndarray) -> jax.Array:
+    """Flat indices [N, P] of the patch cells around `coords` [N, ndim]; cells off the
+    grid get index prod(shape) (dropped by `.at[..., mode="drop"]`)."""
+    shape_arr = np.asarray(shape, np.int32)
+    strides = np.asarray([int(np.prod(shape[i + 1:])) for i in range(len(shape))], np.int32)
+    cells = coords[:, None, :] + offsets[None]
+    inside = jnp.all((cells >= 0) & (cells < shape_arr), axis=-1)
+    return jnp.where(inside, jnp.sum(cells * strides, axis=-1), int(np.prod(shape)))
+
+
+def coverage_value(mask: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """F(S) = Σ_c w_c·mask_c over the last axis (a flat mask)."""
+    m = mask.astype(jnp.float32)
+    return m.sum(-1) if weights is None else (m * weights).sum(-1)
+
+
+def downsample(mask: jax.Array, shape: Sequence[int], factor: int) -> jax.Array:
+    """Block means of a flat mask [N, C] over factor^ndim blocks, flattened: [N, C / factor^ndim]."""
+    if any(s % factor for s in shape):
+        raise ValueError(f"downsample factor {factor} must divide the grid shape {tuple(shape)}")
+    split = [d for s in shape for d in (s // factor, factor)]
+    x = mask.astype(jnp.float32).reshape((mask.shape[0],) + tuple(split))
+    x = x.mean(axis=tuple(range(2, 2 + 2 * len(shape), 2)))
+    return x.reshape(mask.shape[0], -1)
+
+
+def _check_weights(weights, shape):
+    if weights is None:
+        return None
+    w = np.asarray(weights, np.float32).reshape(-1)
+    if w.size != int(np.prod(shape)):
+        raise ValueError(f"cell weights have {w.size} entries; the grid {tuple(shape)} has {int(np.prod(shape))} cells")
+    return jnp.asarray(w)
+
+
+# ------------------------------------------------------------------ coverage
+@struct.dataclass
+class CoverageState:
+    mask: jax.Array  # [num_envs, prod(shape)] bool, episodic
+
+
+def coverage(
+    shape: Sequence[int],
+    locate: Locate | None = None,
+    *,
+    radius: float = 0.0,
+    weights: Any = None,
+    observe: bool = True,
+    downsample_factor: int = 1,
+    coef: float = 1.0,
+    stream: str = "coverage",
+    name: str = "coverage",
+) -> RewardTransform:
+    """Weighted-coverage marginal gains r_t = Σ_c w_c·1[c newly covered by s_{t+1}].
+
+    Args:
+      shape: the grid of cells, e.g. (8, 8).
+      locate: `transition -> int [N, len(shape)]` cell of s′; default `grid_locator(shape)`
+        (next obs positions in [0, 1]).
+      radius: each visit covers the cells within this Euclidean distance (in cells).
+      weights: per-cell weights (default 1: integer rewards, F = number of cells covered).
+      observe: expose the mask (flattened, block-averaged by `downsample_factor`) to the policy.
+    Traced hparam `scale` multiplies the reward.
+    """
+    shape = tuple(int(s) for s in shape)
+    locate = locate or grid_locator(shape)
+    offsets = patch_offsets(radius, len(shape))
+    w = _check_weights(weights, shape)
+    num_cells = int(np.prod(shape))
+
+    def init(key, example: Transition):
+        del key
+        return CoverageState(jnp.zeros((example.reward.shape[0], num_cells), bool))
+
+    def apply_fn(state: CoverageState, transition: Transition, rewards, hparams):
+        cells = patch_cells(locate(transition), shape, offsets)
+        envs = jnp.arange(cells.shape[0])[:, None]
+        mask = state.mask.at[envs, cells].set(True, mode="drop")
+        gain = coverage_value(mask & ~state.mask, w)
+        mask = reset_where(transition.done, mask, jnp.zeros_like(mask))
+        return {**rewards, stream: hparams["scale"] * gain}, CoverageState(mask)
+
+    def observe_fn(state: CoverageState):
+        if downsample_factor == 1:
+            return state.mask.astype(jnp.float32)
+        return downsample(state.mask, shape, downsample_factor)
+
+    return RewardTransform(
+        init=init,
+        apply_fn=apply_fn,
+        update=no_update,
+        streams=(Stream(stream, coef=coef),),
+        default_hparams={"scale": 1.0},
+        invariance=NOT_INVARIANT,
+        observe=observe_fn if observe else None,
+        name=name,
+    )
+
+
+def additive_visits(
+    shape: Sequence[int],
+    locate: Locate | None = None,
+    *,
+    radius: float = 0.0,
+    weights: Any = None,
+    coef: float = 1.0,
+    stream: str = "visits",
+    name: str = "visits",
+) -> RewardTransform:
+    """Additive baseline of `coverage`: r_t = F({s_{t+1}}) = Σ_{c ∈ patch(s_{t+1})} w_c at
+    every visit, repeats included (no state). Traced hparam `scale`."""
+    shape = tuple(int(s) for s in shape)
+    locate = locate or grid_locator(shape)
+    offsets = patch_offsets(radius, len(shape))
+    w = _check_weights(weights, shape)
+    w_padded = jnp.concatenate([jnp.ones(int(np.prod(shape)), jnp.float32) if w is None else w, jnp.zeros(1)])
+
+    def apply_fn(state, transition: Transition, rewards, hparams):
+        cells = patch_cells(locate(transition), shape, offsets)
+        return {**rewards, stream: hparams["scale"] * w_padded[cells].sum(-1)}, state
+
+    return RewardTransform(
+        init=no_state,
+        apply_fn=apply_fn,
+        update=no_update,
+        streams=(Stream(stream, coef=coef),),
+        default_hparams={"scale": 1.0},
+        invariance=NOT_INVARIANT,
+        name=name,
+    )
+
+
+# ------------------------------------------------------------------ facility location
+@struct.dataclass
+class FacilityState:
+    best: jax.Array  # [num_envs, V]: max_{s∈S} k(v, φ(s)), 0 for S = ∅; episodic
+
+
+def facility_location(
+    points: Any,
+    *,
+    embed: Callable[[jax.Array], jax.Array] | None = None,
+    bandwidth: float = 0.1,
+    weights: Any = None,
+    observe: bool = False,
+    coef: float = 1.0,
+    stream: str = "facility",
+    name: str = "facility",
+) -> RewardTransform:
+    """Facility-location marginal gains r_t = Σ_v w_v·(max(m_v, k(v, φ(s′))) − m_v),
+    m_v = max_{s∈S_t} k(v, φ(s)).
+
+    Args:
+      points: the fixed points v, [V, d].
+      embed: `[N, ...] next obs -> [N, d]`; default the flattened observation.
+      bandwidth: default σ of the Gaussian kernel (traced hparam `bandwidth`).
+      observe: expose m [N, V] to the policy.
+    Traced hparams: `bandwidth`, `scale`.
+    """
+    pts = jnp.asarray(points, jnp.float32)
+    w = None if weights is None else jnp.asarray(weights, jnp.float32).reshape(pts.shape[0])
+    embed = embed or flatten_obs
+
+    def init(key, example: Transition):
+        del key
+        return FacilityState(jnp.zeros((example.reward.shape[0], pts.shape[0]), jnp.float32))
+
+    def apply_fn(state: FacilityState, transition: Transition, rewards, hparams):
+        x = embed(transition.next_obs)
+        sq = jnp.sum((x[:, None, :] - pts[None]) ** 2, axis=-1)
+        sim = jnp.exp(-sq / (2.0 * hparams["bandwidth"] ** 2))
+        best = jnp.maximum(state.best, sim)
+        inc = best - state.best
+        gain = inc.sum(-1) if w is None else (inc * w).sum(-1)
+        best = reset_where(transition.done, best, jnp.zeros_like(best))
+        return {**rewards, stream: hparams["scale"] * gain}, FacilityState(best)
+
+    return RewardTransform(
+        init=init,
+        apply_fn=apply_fn,
+        update=no_update,
+        streams=(Stream(stream, coef=coef),),
+        default_hparams={"bandwidth": bandwidth, "scale": 1.0},
+        invariance=NOT_INVARIANT,
+        observe=(lambda s: s.best) if observe else None,
+        name=name,
+    )
+
+
+def facility_value(best: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """F(S) = Σ_v w_v·m_v from a facility-location state's `best` [..., V]."""
+    return best.sum(-1) if weights is None else (best * weights).sum(-1)
+
+
+# ------------------------------------------------------------------ log-det
+def logdet_coverage(
+    embedding: str = "identity",
+    *,
+    dim: int | None = None,
+    num_actions: int | None = None,
+    lam: float = 0.1,
+    lr: float = 1e-3,
+    coef: float = 1.0,
+    stream: str = "logdet",
+    name: str = "logdet",
+) -> RewardTransform:
+    """Log-det marginal gains r_t = log(1 + φᵀC_t⁻¹φ), C_0 = λI, sharing E3B's rank-1 update.
+
+    Traced hparams: `lambda`, `scale` (and `lr` with a learned embedding)."""
+    emb = Embedding(embedding, dim, num_actions)
+    hparams = {"lambda": lam, "scale": 1.0, **({"lr": lr} if emb.learned else {})}
+
+    def init(key, example):
+        return elliptical_init(emb, key, example)
+
+    def apply_fn(state, transition, rewards, hp):
+        bonus, state = elliptical_apply(emb, state, transition, hp["lambda"])
+        return {**rewards, stream: hp["scale"] * jnp.log1p(bonus)}, state
+
+    def update(state, batch, key, hp):
+        return elliptical_update(emb, state, batch, key, hp)
+
+    return RewardTransform(
+        init=init,
+        apply_fn=apply_fn,
+        update=update,
+        streams=(Stream(stream, coef=coef),),
+        default_hparams=hparams,
+        invariance=NOT_INVARIANT,
+        name=name,
+    )

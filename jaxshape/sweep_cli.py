@@ -1,0 +1,166 @@
+"""`jaxshape sweep`: a grid or random search over traced hyperparameters x seeds.
+
+    jaxshape sweep --grid learning_rate=1e-4,3e-4 --grid gamma=0.98,0.99 --num-seeds 4 \\
+        --env CartPole-v1 --total-steps 100000 --out DIR [--max-batch N]
+    jaxshape sweep --config sweep.toml --out DIR        # or sweep.json
+    jaxshape sweep --random ent_coef=log_uniform:1e-4:1e-1 --num-samples 8 ...
+    jaxshape sweep --resume DIR
+
+Flags override the config file. Static settings (`--num-envs`, `--total-steps`, ...) are
+flags generated from the algorithm's config class, as in `jaxshape train`. Multi-host:
+`--distributed` calls `jax.distributed.initialize()` (auto-detected on Cloud TPU, SLURM,
+...), or give `--coordinator HOST:PORT --num-processes N --process-id I`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from jaxshape.errors import ConfigError
+
+
+def _grid_item(text: str) -> tuple[str, list[str]]:
+    name, sep, values = text.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--grid expects NAME=V1,V2,..., got {text!r}")
+    items = [v for v in values.split(",") if v.strip()]
+    if not items:
+        raise ConfigError(f"--grid {name} is empty: give at least one value, e.g. {name}=1e-4,3e-4")
+    try:
+        return name, [float(v) for v in items]
+    except ValueError:
+        raise ConfigError(f"--grid {name}: {values!r} are not numbers; write e.g. {name}=1e-4,3e-4") from None
+
+
+def _random_item(text: str) -> tuple[str, dict]:
+    name, sep, dist = text.partition("=")
+    kind, _, args = dist.partition(":")
+    if not sep or not name or not args:
+        raise ConfigError(f"--random expects NAME=log_uniform:LOW:HIGH, NAME=uniform:LOW:HIGH or "
+                          f"NAME=choice:V1:V2..., got {text!r}")
+    try:
+        return name, {kind: [float(v) for v in args.split(":")]}
+    except ValueError:
+        raise ConfigError(f"--random {name}: {args!r} are not numbers; write e.g. {name}=log_uniform:1e-4:1e-1") from None
+
+
+def _parser(algo: str) -> argparse.ArgumentParser:
+    from jaxshape import algorithms
+    from jaxshape.cli import _add_dataclass_flags, _Parser
+
+    config_cls = algorithms.builders(algo)[0]
+    parser = _Parser(prog="jaxshape sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = parser.add_argument_group("search")
+    g.add_argument("--config", dest="spec_file", default=None, metavar="FILE", help="a sweep spec (.json or .toml)")
+    g.add_argument("--algo", default=None, help="(default: ppo)")
+    g.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="grid values (repeatable)")
+    g.add_argument("--random", action="append", default=[], metavar="NAME=DIST:A:B",
+                   help="log_uniform:LOW:HIGH, uniform:LOW:HIGH or choice:V1:V2 (repeatable)")
+    g.add_argument("--num-samples", type=int, default=None, help="random draws (per grid point)")
+    g.add_argument("--search-seed", type=int, default=None, help="seed of the random search (default: 0)")
+    g.add_argument("--num-seeds", type=int, default=None, help="seeds per configuration (default: 1)")
+    g.add_argument("--seed", type=int, default=None, help="first seed (default: 0)")
+    g.add_argument("--reward", dest="reward_spec", default=None, metavar="SPEC", help="reward transforms")
+    g.add_argument("--rank-by", default=None, help="final_return_iqm (default), final_return_mean, auc_iqm, auc_mean")
+    r = parser.add_argument_group("running")
+    r.add_argument("--out", default=None, help="sweep folder (required unless --resume)")
+    r.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
+    r.add_argument("--max-batch", type=int, default=None, help="at most this many members per compiled batch")
+    r.add_argument("--no-shard", action="store_true", help="keep all members on one device")
+    r.add_argument("--chunk-updates", type=int, default=None, help="updates per compiled chunk")
+    r.add_argument("--eval-every", type=int, default=None, help="evaluate every N chunks (default: 0, at the end)")
+    r.add_argument("--eval-episodes", type=int, default=None)
+    r.add_argument("--no-progress", action="store_true")
+    d = parser.add_argument_group("multi-host")
+    d.add_argument("--distributed", action="store_true", help="jax.distributed.initialize() with auto-detection")
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT")
+    d.add_argument("--num-processes", type=int, default=None)
+    d.add_argument("--process-id", type=int, default=None)
+    _add_dataclass_flags(parser.add_argument_group(f"{algo} settings (static)"), config_cls, skip=set())
+    return parser
+
+
+def build_spec(args: argparse.Namespace):
+    """The SweepSpec from the config file (if any) with the flags on top."""
+    import dataclasses
+
+    from jaxshape import algorithms, sweep
+
+    payload = {}
+    if args.spec_file:
+        payload = dataclasses.asdict(sweep.load_spec(args.spec_file))
+    if args.algo:
+        payload["algo"] = args.algo
+    config_cls = algorithms.builders(payload.get("algo", "ppo"))[0]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    payload["config"] = {**payload.get("config", {}),
+                         **{k: v for k, v in vars(args).items() if k in fields and v is not None}}
+    payload["grid"] = {**payload.get("grid", {}), **dict(_grid_item(t) for t in args.grid)}
+    payload["random"] = {**payload.get("random", {}), **dict(_random_item(t) for t in args.random)}
+    if args.num_seeds is not None or args.seed is not None:
+        if args.num_seeds is not None and args.num_seeds <= 0:
+            raise ConfigError(f"--num-seeds must be a positive integer, got {args.num_seeds}")
+        count = args.num_seeds or len(payload.get("seeds", (0,)))
+        payload["seeds"] = list(range(args.seed or 0, (args.seed or 0) + count))
+    for flag, key in (("num_samples", "num_samples"), ("search_seed", "search_seed"), ("reward_spec", "reward"),
+                      ("max_batch", "max_batch"), ("rank_by", "rank_by")):
+        if getattr(args, flag) is not None:
+            payload[key] = getattr(args, flag)
+    if payload.get("max_batch") is not None and payload["max_batch"] <= 0:
+        raise ConfigError(f"--max-batch must be a positive integer, got {payload['max_batch']}")
+    options = dict(payload.get("options", {}))
+    for name in ("chunk_updates", "eval_every", "eval_episodes"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < (0 if name == "eval_every" else 1):
+                raise ConfigError(f"--{name.replace('_', '-')} must be {'0 or more' if name == 'eval_every' else 'positive'}")
+            options[name] = value
+    payload["options"] = options
+    return sweep.spec_from_dict(payload)
+
+
+def _initialize_distributed(args: argparse.Namespace) -> None:
+    import jax
+
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in given):
+        if any(v is None for v in given):
+            raise ConfigError("give all of --coordinator, --num-processes and --process-id (or --distributed)")
+        jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+    elif args.distributed:
+        jax.distributed.initialize()
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run `jaxshape sweep`; returns the exit status (bad input raises ConfigError)."""
+    from jaxshape import sweep
+    from jaxshape.cli import _Parser
+
+    pre = _Parser(prog="jaxshape sweep", add_help=False)
+    pre.add_argument("--algo", default=None)
+    pre.add_argument("--config", dest="spec_file", default=None)
+    pre.add_argument("--distributed", action="store_true")
+    pre.add_argument("--coordinator", default=None)
+    pre.add_argument("--num-processes", type=int, default=None)
+    pre.add_argument("--process-id", type=int, default=None)
+    known = pre.parse_known_args(argv)[0]
+    _initialize_distributed(known)  # before anything (even importing a learner) touches a backend
+    algo = known.algo or (sweep.load_spec(known.spec_file).algo if known.spec_file else "ppo")
+    args = _parser(algo).parse_args(argv)
+    if args.resume:
+        best = sweep.resume_sweep(args.resume, progress=not args.no_progress)
+        out = args.resume
+    else:
+        if not args.out:
+            raise ConfigError("give the sweep folder with --out DIR (or continue one with --resume DIR)")
+        spec = build_spec(args)  # validated before anything compiles
+        best = sweep.run_sweep(spec, args.out, shard=not args.no_shard, progress=not args.no_progress)
+        out = args.out
+    if best is not None:
+        values = ", ".join(f"{k}={v:.4g}" for k, v in best.items()
+                           if isinstance(v, float) and not k.startswith(("final_", "auc")))
+        print(f"best configuration: {values}   final return IQM {best['final_return_iqm']}   "
+              f"area under curve IQM {best['auc_iqm']}")
+        print(f"sweep folder: {out} (results.csv, best.json, sweep_curves.png)")
+    return 0

@@ -1,0 +1,305 @@
+"""Intrinsic bonuses: counts, RND, ICM, E3B, NovelD (REWARDS.md, "Intrinsic bonuses")."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxshape.rewards import chain, count_bonus, e3b, icm, noveld, rnd, sherman_morrison
+from jaxshape.rewards.counts import simhash_index
+from jaxshape.rewards.icm import ICMCore
+from jaxshape.rewards.rnd import RNDCore
+from jaxshape.types import Transition
+
+
+def make_transition(obs, next_obs, action=None, done=None):
+    n = obs.shape[0]
+    done = jnp.zeros((n,), bool) if done is None else jnp.asarray(done, bool)
+    action = jnp.zeros((n,), jnp.int32) if action is None else action
+    return Transition(obs=jnp.asarray(obs, jnp.float32), action=action, reward=jnp.zeros((n,), jnp.float32),
+                      terminated=jnp.zeros((n,), bool), truncated=done, next_obs=jnp.asarray(next_obs, jnp.float32))
+
+
+def stack_transitions(ts):
+    return jax.tree.map(lambda *x: jnp.stack(x), *ts)
+
+
+def run_steps(transform, state, transitions, hparams=None):
+    """Apply a transform over a list of transitions; returns (stacked bonuses per stream, state)."""
+    hparams = transform.default_hparams if hparams is None else hparams
+    apply = jax.jit(lambda s, t: transform.apply(s, t, hparams))
+    out = []
+    for t in transitions:
+        r, state = apply(state, t)
+        out.append(r)
+    return jax.tree.map(lambda *x: np.stack(x), *out), state
+
+
+ONE_HOT = np.eye(3, dtype=np.float32)  # a deterministic 3-cycle of one-hot states
+
+
+# ----------------------------------------------------------------------------- counts
+def cycle(laps, n_envs=1, states=ONE_HOT, done_at=()):
+    ts = []
+    for t in range(laps * len(states)):
+        s, s2 = states[t % len(states)], states[(t + 1) % len(states)]
+        done = np.full((n_envs,), t in done_at)
+        ts.append(make_transition(np.stack([s] * n_envs), np.stack([s2] * n_envs), done=done))
+    return ts
+
+
+def test_count_bonus_on_a_cycle_is_beta_over_sqrt_n():
+    beta = 0.3
+    t = count_bonus(beta=beta)
+    state = t.init(jax.random.PRNGKey(0), cycle(1)[0])
+    r, _ = run_steps(t, state, cycle(4))
+    visits = np.repeat(np.arange(1, 5), 3)  # each lap visits every cell once more
+    np.testing.assert_allclose(r["count"][:, 0], beta / np.sqrt(visits), rtol=1e-6)
+    np.testing.assert_array_equal(r["extrinsic"], 0.0)
+
+
+def test_count_bonus_sums_visits_across_envs():
+    t = count_bonus(beta=1.0)
+    ts = cycle(2, n_envs=2)  # both envs step into the same cell each step
+    r, state = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
+    np.testing.assert_allclose(r["count"], np.repeat(1 / np.sqrt([2, 2, 2, 4, 4, 4]), 2).reshape(6, 2), rtol=1e-6)
+    np.testing.assert_array_equal(state.table, [4, 4, 4])
+
+
+def test_simhash_count_bonus_on_a_cycle():
+    states = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (3, 6)))
+    t = count_bonus(beta=1.0, hash="simhash", bits=8)
+    state = t.init(jax.random.PRNGKey(2), cycle(1, states=states)[0])
+    codes = np.asarray((states @ np.asarray(state.projection).T) > 0)
+    assert len({c.tobytes() for c in codes}) == 3, "pick states with distinct SimHash codes"
+    r, _ = run_steps(t, state, cycle(3, states=states))
+    np.testing.assert_allclose(r["count"][:, 0], 1 / np.sqrt(np.repeat([1, 2, 3], 3)), rtol=1e-6)
+
+
+def test_episodic_counts_reset_at_episode_end_and_beta_is_vmappable():
+    t = count_bonus(beta=1.0, episodic=True)
+    ts = cycle(2, done_at=(2,))  # the episode ends after the first lap
+    r, _ = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
+    np.testing.assert_allclose(r["count"][:, 0], 1.0)  # every visit is the first of its episode
+    state = t.init(jax.random.PRNGKey(0), ts[0])
+    betas = {"beta": jnp.asarray([1.0, 2.0])}
+    out, _ = jax.vmap(lambda hp: t.apply(state, ts[0], hp))(betas)
+    np.testing.assert_allclose(out["count"][:, 0], [1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- RND
+def rnd_batch(obs):
+    """A [T=1, N] batch whose next observations are `obs`."""
+    return stack_transitions([make_transition(obs, obs)])
+
+
+def test_rnd_target_gets_no_gradient_and_update_leaves_it_unchanged():
+    core = RNDCore(hidden_sizes=(16,), output_size=8, epochs=2, minibatches=2)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (16, 5))
+    nets = core.init(jax.random.PRNGKey(1), obs)
+    grad_target = jax.grad(lambda tgt: core.loss(nets.predictor, tgt, nets.obs_rms, obs, jnp.ones(16)))(nets.target)
+    assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(grad_target))
+    grad_pred = jax.grad(lambda p: core.loss(p, nets.target, nets.obs_rms, obs, jnp.ones(16)))(nets.predictor)
+    assert any(np.any(np.asarray(g) != 0.0) for g in jax.tree.leaves(grad_pred))
+
+    t = rnd(hidden_sizes=(16,), output_size=8, minibatches=2)
+    state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
+    new, metrics = jax.jit(t.update)(state, rnd_batch(obs), jax.random.PRNGKey(2), t.default_hparams)
+    for a, b in zip(jax.tree.leaves(state.nets.target), jax.tree.leaves(new.nets.target)):
+        np.testing.assert_array_equal(a, b)
+    assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(state.nets.predictor), jax.tree.leaves(new.nets.predictor)))
+    assert np.isfinite(metrics["predictor_loss"])
+
+
+def test_rnd_bonus_falls_on_trained_states_and_stays_high_on_unseen():
+    t = rnd(hidden_sizes=(32,), output_size=16, epochs=4, minibatches=2, lr=3e-3, update_proportion=1.0)
+    seen = jax.random.normal(jax.random.PRNGKey(0), (16, 6))
+    unseen = jax.random.normal(jax.random.PRNGKey(1), (16, 6)) + 3.0
+    state = t.init(jax.random.PRNGKey(2), make_transition(seen, seen))
+    update = jax.jit(t.update)
+    state, _ = update(state, rnd_batch(seen), jax.random.PRNGKey(3), t.default_hparams)  # obs stats settle
+    core = RNDCore((32,), 16, 4, 2)
+    before = core.error(state.nets, seen).mean()
+    for i in range(30):
+        state, _ = update(state, rnd_batch(seen), jax.random.PRNGKey(4 + i), t.default_hparams)
+    after_seen, after_unseen = core.error(state.nets, seen).mean(), core.error(state.nets, unseen).mean()
+    assert after_seen < 0.2 * before, (before, after_seen)
+    assert after_unseen > 5 * after_seen, (after_seen, after_unseen)
+
+
+def test_rnd_stream_is_non_episodic_and_divided_by_return_std():
+    t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1)
+    (stream,) = t.streams
+    assert (stream.name, stream.episodic, stream.gamma) == ("rnd", False, 0.99)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
+    state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
+    done = make_transition(obs, obs * 2, done=[True] * 4)
+    r, s1 = t.apply(state, done)
+    raw = RNDCore((8,), 4, 4, 1).error(state.nets, obs * 2)
+    np.testing.assert_allclose(r["rnd"], raw, rtol=1e-6)  # σ_R = 1 before the first update
+    np.testing.assert_allclose(s1.ret, raw, rtol=1e-6)  # the return is not reset at done
+    r2, s2 = t.apply(s1, done)
+    np.testing.assert_allclose(s2.ret, 0.99 * raw + raw, rtol=1e-5)
+    s3, metrics = t.update(s2, rnd_batch(obs), jax.random.PRNGKey(2), t.default_hparams)
+    rets = np.concatenate([raw, 1.99 * raw])
+    np.testing.assert_allclose(metrics["ret_std"], rets.std(), rtol=1e-3)
+    r3, _ = t.apply(s3, done)
+    raw3 = RNDCore((8,), 4, 4, 1).error(s3.nets, obs * 2)
+    np.testing.assert_allclose(r3["rnd"], raw3 / metrics["ret_std"], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- ICM
+def test_icm_forward_loss_sends_no_gradient_to_the_encoder():
+    core = ICMCore(num_actions=3, feature_size=4, hidden_sizes=(8,))
+    obs = jax.random.normal(jax.random.PRNGKey(0), (6, 5))
+    t = make_transition(obs, obs + 1.0, action=jnp.arange(6) % 3)
+    params, _ = core.init(jax.random.PRNGKey(1), t)
+    g_fwd = jax.grad(lambda p: core.losses(p, t.obs, t.next_obs, t.action)[1])(params)
+    g_inv = jax.grad(lambda p: core.losses(p, t.obs, t.next_obs, t.action)[0])(params)
+    assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(g_fwd["encoder"]))
+    assert any(np.any(np.asarray(g) != 0.0) for g in jax.tree.leaves(g_fwd["forward"]))
+    assert any(np.any(np.asarray(g) != 0.0) for g in jax.tree.leaves(g_inv["encoder"]))
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_icm_bonus_decays_in_a_deterministic_env(discrete):
+    # a deterministic 4-cycle: state i, action i % 2 -> state i + 1
+    states = np.eye(4, dtype=np.float32)
+    obs, nxt = states, np.roll(states, -1, axis=0)
+    action = jnp.arange(4) % 2 if discrete else jnp.asarray(np.arange(4)[:, None] % 2, jnp.float32)
+    t = icm(num_actions=2 if discrete else None, eta=1.0, lr=1e-2, feature_size=8, hidden_sizes=(16,), epochs=4)
+    trans = make_transition(obs, nxt, action=action)
+    state = t.init(jax.random.PRNGKey(0), trans)
+    apply, update = jax.jit(t.apply), jax.jit(t.update)
+    first = apply(state, trans)[0]["icm"].mean()
+    for i in range(60):
+        r, state = apply(state, trans)
+        state, metrics = update(state, stack_transitions([trans]), jax.random.PRNGKey(i), t.default_hparams)
+    last = apply(state, trans)[0]["icm"].mean()
+    assert first > 0 and last < 0.1 * first, (first, last)
+    assert np.isfinite(metrics["inverse_loss"])
+
+
+def test_icm_discrete_actions_need_num_actions():
+    obs = jnp.zeros((2, 3))
+    with pytest.raises(ValueError, match="num_actions"):
+        icm().init(jax.random.PRNGKey(0), make_transition(obs, obs))
+
+
+# ----------------------------------------------------------------------------- E3B
+def e3b_run(phis, lam=0.1, done=None):
+    t = e3b(lam=lam)
+    ts = [make_transition(p[None], p[None], done=None if done is None else [done[i]]) for i, p in enumerate(phis)]
+    r, state = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
+    return r["e3b"][:, 0], state
+
+
+def test_sherman_morrison_running_inverse_matches_direct_inverse():
+    lam, phis = 0.1, np.asarray(jax.random.normal(jax.random.PRNGKey(0), (12, 4)))
+    bonus, state = e3b_run(phis, lam)
+    c = lam * np.eye(4) + phis.T.astype(np.float64) @ phis
+    np.testing.assert_allclose(state.c_inv[0], np.linalg.inv(c), rtol=1e-4, atol=1e-5)
+    c_inv, b = sherman_morrison(jnp.eye(4) / lam, jnp.asarray(phis[0]))
+    np.testing.assert_allclose(b, phis[0] @ phis[0] / lam, rtol=1e-6)
+
+
+def test_e3b_repeated_unit_feature_gives_one_over_lambda_plus_k():
+    lam = 0.1
+    bonus, _ = e3b_run(np.tile([[0.0, 1.0, 0.0]], (6, 1)).astype(np.float32), lam)
+    np.testing.assert_allclose(bonus, 1.0 / (lam + np.arange(6)), rtol=1e-5)
+
+
+def test_e3b_log_bonus_sum_is_log_det():
+    lam, phis = 0.1, np.asarray(jax.random.normal(jax.random.PRNGKey(3), (10, 5)))
+    bonus, _ = e3b_run(phis, lam)
+    c = lam * np.eye(5) + phis.T.astype(np.float64) @ phis
+    np.testing.assert_allclose(np.log1p(bonus).sum(), np.linalg.slogdet(c)[1] - 5 * np.log(lam), rtol=1e-4)
+
+
+def test_e3b_resets_per_env_at_episode_end_and_lambda_is_traced():
+    phi = np.asarray([[1.0, 0.0]] * 4, np.float32)
+    bonus, _ = e3b_run(phi, 0.1, done=[False, True, False, False])
+    np.testing.assert_allclose(bonus, [10.0, 1 / 1.1, 10.0, 1 / 1.1], rtol=1e-5)
+    t = e3b()
+    tr = make_transition(phi[:2], phi[:2])
+    state = t.init(jax.random.PRNGKey(0), tr)
+    out, _ = jax.vmap(lambda lam: t.apply(state, tr, {"lambda": lam}))(jnp.asarray([0.1, 0.5]))
+    np.testing.assert_allclose(out["e3b"][:, 0], [10.0, 2.0], rtol=1e-5)
+
+
+def test_e3b_learned_embedding_trains():
+    t = e3b("inverse_dynamics", dim=4, num_actions=2)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
+    tr = make_transition(obs, obs + 1, action=jnp.arange(4) % 2)
+    state = t.init(jax.random.PRNGKey(0), tr)
+    r, state = t.apply(state, tr)
+    assert r["e3b"].shape == (4,) and np.all(np.asarray(r["e3b"]) > 0)
+    new, metrics = t.update(state, stack_transitions([tr]), jax.random.PRNGKey(1), t.default_hparams)
+    assert np.isfinite(metrics["inverse_loss"])
+    assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(state.embed[0]), jax.tree.leaves(new.embed[0])))
+
+
+# ----------------------------------------------------------------------------- NovelD
+def test_noveld_is_zero_on_revisits_within_an_episode_and_never_negative():
+    states = np.eye(5, dtype=np.float32)
+    t = noveld(hidden_sizes=(16,), output_size=8)
+    ts = cycle(3, states=states, done_at=(9,))  # episode 1: steps 0..9, episode 2: 10..14
+    r, _ = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
+    b = r["noveld"][:, 0]
+    assert np.all(b >= 0)
+    # lap 1 steps into cells 1..4 then 0: cell 0 was the start, a revisit; lap 2 revisits all
+    assert np.all(b[5:10] == 0.0)
+    assert b[4] == 0.0
+    assert np.count_nonzero(b[:4]) >= 2  # first visits earn a bonus where N(s′) > α·N(s)
+    # after the episode ended the same cells pay again
+    assert np.count_nonzero(b[10:14]) >= 2
+
+
+def test_noveld_clips_negative_novelty_to_zero():
+    t = noveld(hash="simhash", bits=12, hidden_sizes=(16,), output_size=8, alpha=2.0)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (64, 4))
+    nxt = jax.random.normal(jax.random.PRNGKey(1), (64, 4))
+    tr = make_transition(obs, nxt)
+    state = t.init(jax.random.PRNGKey(2), tr)
+    r, _ = t.apply(state, tr)
+    core = RNDCore((16,), 8, 4, 4)
+    raw = core.error(state.nets, nxt) - 2.0 * core.error(state.nets, obs)
+    assert np.any(raw < 0) and np.any(raw > 0)
+    assert np.all(np.asarray(r["noveld"]) >= 0)
+    size = state.visited.shape[-1]
+    first = simhash_index(state.projection, state.weights, nxt, size) != simhash_index(
+        state.projection, state.weights, obs, size)  # s′ hashed apart from s: a first visit
+    assert np.any(first & (raw > 0))
+    np.testing.assert_allclose(r["noveld"], np.maximum(raw, 0) * first, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- inside PPO
+def test_count_and_rnd_chain_trains_inside_ppo_with_its_own_value_head():
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+
+    transform = chain(count_bonus(beta=0.1, hash="simhash", bits=8), rnd(hidden_sizes=(16,), output_size=8))
+    config = PPOConfig(env="CartPole-v1", num_envs=4, num_steps=8, total_steps=64, num_epochs=1,
+                       num_minibatches=1, hidden_sizes=(16,))
+    ppo = make_ppo(config, transform=transform)
+    assert ppo.network.num_values == 2  # extrinsic+count head, and the rnd head
+    hp = default_hparams(transform)
+    assert float(hp.reward_gammas["rnd"]) == pytest.approx(0.99)
+    state, metrics = jax.jit(ppo.train)(jax.random.PRNGKey(0), hp)
+    assert metrics["reward/rnd"].shape == (2,)
+    for key in ("reward/rnd", "reward/count", "transform/rnd/predictor_loss", "loss_total"):
+        assert np.all(np.isfinite(np.asarray(metrics[key]))), key
+    assert np.all(np.asarray(metrics["reward/rnd"]) > 0)
+    assert np.all(np.asarray(metrics["reward/count"]) > 0)
+
+
+def test_learning_rates_are_traced_hparams_vmappable_in_one_compile():
+    t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1, epochs=1)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
+    state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
+    hps = {**t.default_hparams, "lr": jnp.asarray([0.0, 1e-2])}
+    hps = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (2,)) for k, v in hps.items()}
+    new, _ = jax.vmap(t.update, in_axes=(None, None, None, 0))(state, rnd_batch(obs), jax.random.PRNGKey(2), hps)
+    old = jax.tree.leaves(state.nets.predictor)
+    changed = [any(np.any(np.asarray(a)[i] != np.asarray(b)) for a, b in zip(jax.tree.leaves(new.nets.predictor), old))
+               for i in range(2)]
+    assert changed == [False, True]
