@@ -27,26 +27,30 @@ sys.path.insert(0, str(HERE))
 TOTAL_STEPS = 500_000
 
 
-def worker(num_agents: int, total_steps: int) -> dict:
+def worker(num_agents: int, total_steps: int, reward: str = "") -> dict:
     import jax
 
     from bench_common import machine, peak_memory_mb, time_compiled
     from jaxshape import pytree
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+    from jaxshape.rewards.spec import parse_reward_spec
 
     config = PPOConfig(env="CartPole-v1", num_envs=16, num_steps=128, num_epochs=8, num_minibatches=8,
                        hidden_sizes=(64, 64), activation="tanh", total_steps=total_steps)
-    ppo = make_ppo(config)
+    transform = parse_reward_spec(reward, config.env) if reward else None
+    ppo = make_ppo(config, transform=transform)
+    hparams = default_hparams(transform)
     if num_agents == 1:
-        fn, args = ppo.train, (jax.random.PRNGKey(0), default_hparams())
+        fn, args = ppo.train, (jax.random.PRNGKey(0), hparams)
     else:
         fn = jax.vmap(ppo.train)
-        args = (jax.random.split(jax.random.PRNGKey(0), num_agents), pytree.stack([default_hparams()] * num_agents))
+        args = (jax.random.split(jax.random.PRNGKey(0), num_agents), pytree.stack([hparams] * num_agents))
     timing = time_compiled(fn, *args)
     _, metrics = timing.pop("result")
     steps = config.num_updates * config.batch_size
     return {
-        "system": "jaxshape",
+        "system": f"jaxshape {reward}" if reward else "jaxshape",
+        "reward": reward,
         "num_agents": num_agents,
         "total_steps_per_agent": steps,
         **timing,
@@ -86,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help="measure jaxshape once and print a JSON line")
     parser.add_argument("--num-agents", type=int, default=1)
+    parser.add_argument("--reward", default="", help="reward spec for the worker (see jaxshape.rewards.spec)")
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--total-steps", type=int, default=TOTAL_STEPS)
     parser.add_argument("--no-peers", action="store_true")
@@ -93,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.worker:
-        print(json.dumps(worker(args.num_agents, args.total_steps)))
+        print(json.dumps(worker(args.num_agents, args.total_steps, args.reward)))
         return
 
     from bench_common import run_json_subprocess, write_results

@@ -265,9 +265,11 @@ def plot_conditions(
     panels: list[tuple[str, str, str]],
     title: str,
     hlines: dict[str, float] | None = None,
+    band: str = "range",
 ) -> Path:
     """One panel per (metric key, x key, panel title); one colour per condition, mean
-    across seeds with a band from the lowest to the highest seed."""
+    across seeds with a band from the lowest to the highest seed (`band="range"`) or
+    with each seed as a thin line (`band="seeds"`, clearer for 0/1 outcomes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -288,7 +290,11 @@ def plot_conditions(
             mean = values.mean(0)
             ax.plot(steps, mean, color=colour, label=f"{label} ({values.shape[0]} seeds)",
                     marker="o" if not metric.startswith("train/") else None, ms=3)
-            ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2, linewidth=0)
+            if band == "seeds":
+                for row in values:
+                    ax.plot(steps, row, color=colour, alpha=0.35, lw=0.8)
+            else:
+                ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2, linewidth=0)
         if hlines and metric in hlines:
             ax.axhline(hlines[metric], color="grey", ls="--", lw=1, label="threshold")
         ax.set_title(ptitle, fontsize=10)

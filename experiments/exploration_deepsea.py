@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--beta", type=float, default=0.1, help="count bonus scale")
     ap.add_argument("--rnd-coef", type=float, default=1.0)
+    ap.add_argument("--rnd-lr", type=float, default=1e-4, help="RND predictor learning rate")
     ap.add_argument("--conditions", default="ppo,count,rnd")
     ap.add_argument("--name", default="exploration_deepsea")
     args = ap.parse_args()
@@ -50,7 +51,7 @@ def main():
     all_conditions = {
         "ppo": ("ppo", None),
         "count": ("ppo + count", count_bonus(beta=args.beta, hash="tabular")),
-        "rnd": ("ppo + rnd", rnd(coef=args.rnd_coef)),
+        "rnd": ("ppo + rnd", rnd(coef=args.rnd_coef, lr=args.rnd_lr)),
     }
     trackers = {"success": (lambda r, info, term: r > 0.5, "max")}
     runs, summary = {}, {}

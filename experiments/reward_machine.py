@@ -97,16 +97,22 @@ def main():
                 "max_steps_in_episode": args.max_steps, "shortest_solution": 3 * (args.size - 1)},
         "ppo_config": config.__dict__, "env_steps_per_seed": next(iter(runs.values()))["env_steps_per_seed"],
         "summary": summary,
-        "curves": {k: {m: v for m, v in r.items() if m.startswith(("eval/", "eval_steps"))} for k, r in runs.items()},
+        "curves": {k: {m: v for m, v in r.items() if m.startswith(("eval/", "eval_steps", "update_steps"))
+                       or m == "train/episode_return"} for k, r in runs.items()},
     }
     path = ec.save_results(args.name, payload)
-    png = ec.plot_conditions(
+    png = plot(args, runs)
+    print(f"wall {wall:.1f}s\n{path}\n{png}")
+
+
+def plot(args, runs):
+    return ec.plot_conditions(
         args.name, runs,
         [("eval/success", "eval_steps", "greedy success (door opened)"),
          ("eval/got_key", "eval_steps", "greedy episodes that picked up the key"),
          ("train/episode_return", "update_steps", "training extrinsic return (success rate)")],
-        f"KeyDoor-grid {args.size}×{args.size} (T={args.max_steps}, start {args.start}): subgoal automaton vs sparse")
-    print(f"wall {wall:.1f}s\n{path}\n{png}")
+        f"KeyDoor-grid {args.size}×{args.size} (T={args.max_steps}, start {args.start}, c={args.c:g}): "
+        f"subgoal automaton vs sparse (thin lines: seeds)", band="seeds")
 
 
 if __name__ == "__main__":

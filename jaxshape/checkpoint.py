@@ -26,10 +26,15 @@ class Checkpoints:
 
     def __init__(self, directory: str | pathlib.Path, keep: int = 3):
         self.directory = pathlib.Path(directory).absolute()
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False),
-        )
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        if jax.process_count() > 1:  # a job's state lives on its own process: save it there, uncoordinated
+            me = jax.process_index()
+            self.directory.mkdir(parents=True, exist_ok=True)  # orbax will not create it for one process
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=False, enable_async_checkpointing=False,
+                multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
+            )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._pending: concurrent.futures.Future | None = None
 

@@ -27,7 +27,6 @@ Hyperparameters are addressed by dotted paths into the algorithm's hparams pytre
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import itertools
@@ -290,39 +289,6 @@ def _write_json(path: pathlib.Path, payload: Any) -> None:
 
 
 # ------------------------------------------------------------------------ running
-@contextlib.contextmanager
-def _process_local_checkpoints():
-    """Under jax.distributed, orbax coordinates every save across processes and only
-    process 0 finalises; a sweep's batches are per process, so each process's
-    checkpoints are made its own (primary host and only active process)."""
-    if jax.process_count() == 1:
-        yield
-        return
-    import orbax.checkpoint as ocp
-
-    from jaxshape import checkpoint
-
-    class LocalCheckpoints(checkpoint.Checkpoints):
-        def __init__(self, directory, keep=3):  # Checkpoints.__init__ with process-local orbax options
-            import concurrent.futures
-
-            me = jax.process_index()
-            self.directory = pathlib.Path(directory).absolute()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=False, enable_async_checkpointing=False,
-                multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})))
-            self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
-            self._pending = None
-
-    saved = job.Checkpoints
-    job.Checkpoints = LocalCheckpoints
-    try:
-        yield
-    finally:
-        job.Checkpoints = saved
-
-
 def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, plan: dict, learner: Any, base: Any,
                  mesh: Any, progress: bool) -> dict[str, Any]:
     """Train (or resume) this process's unfinished batches; returns timing totals."""
@@ -333,7 +299,7 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, plan: dict, learner: 
         out = sweep_dir / batch["name"]
         if batch["process"] != jax.process_index() or (out / "summary.json").exists():
             continue
-        with use_mesh(mesh, reuse_compiled=True), _process_local_checkpoints():
+        with use_mesh(mesh, reuse_compiled=True):
             if (out / "config.json").exists():
                 summary = job.resume(out, learner=learner, progress=progress)
             else:
@@ -419,6 +385,14 @@ def _batch_curves(run_dir: pathlib.Path) -> tuple[np.ndarray, np.ndarray, np.nda
     return steps, ret.T, final_eval
 
 
+def _wait_for_all_processes(name: str, timeout_hours: float = 24.0) -> None:
+    """A barrier on the distributed runtime's coordination service, which (unlike the
+    collectives' 30 s set-up) waits as long as the slowest process trains."""
+    from jax._src import distributed  # the public API has no barrier with a timeout
+
+    distributed.global_state.client.wait_at_barrier(name, int(timeout_hours * 3.6e6))
+
+
 def _gather(sweep_dir: pathlib.Path, record: dict) -> tuple[dict, np.ndarray, list]:
     """Every batch's curves on process 0 (an all-gather across processes under
     jax.distributed: batch folders need not be on a shared filesystem)."""
@@ -433,6 +407,7 @@ def _gather(sweep_dir: pathlib.Path, record: dict) -> tuple[dict, np.ndarray, li
     # float32 on the wire: returns are float32 on device already, so nothing is lost
     ret = np.stack([c[1] for c in local]).astype(np.float32)
     ev = np.stack([c[2] for c in local]).astype(np.float32)
+    _wait_for_all_processes("jaxshape-sweep-trained")  # batches take uneven time; gloo waits only 30 s
     allret, allev, allpeak = multihost_utils.process_allgather(
         (ret, ev, np.array([peak["peak_bytes"] / 2**20], np.float32)))  # MiB: float32 holds it
     out = {}

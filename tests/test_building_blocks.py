@@ -58,3 +58,18 @@ def test_episode_stats_report_completed_episodes_only():
     assert bool(summary["episode_valid"])
     assert float(summary["episode_return"]) == 2.0  # env 0 finished with 1+1; env 1 has not finished
     np.testing.assert_array_equal(stats.running_return, [5.0, 6.0])
+
+
+def test_orthogonal_initialiser_is_orthogonal_without_qr():
+    from jaxshape.initializers import orthogonal
+
+    init = orthogonal(2.0)
+    for shape in [(64, 64), (4, 64), (64, 2)]:
+        kernels = jax.vmap(lambda k: init(k, shape))(jax.random.split(jax.random.PRNGKey(0), 16))
+        small = min(shape)
+        gram = jnp.einsum("bij,bik->bjk", kernels, kernels) if shape[0] >= shape[1] else \
+            jnp.einsum("bji,bki->bjk", kernels, kernels)
+        np.testing.assert_allclose(gram, 4.0 * np.broadcast_to(np.eye(small), (16, small, small)), atol=2e-4)
+        assert not np.allclose(kernels[0], kernels[1])  # each key its own matrix
+    lowered = jax.jit(jax.vmap(lambda k: init(k, (64, 64)))).lower(jax.random.split(jax.random.PRNGKey(0), 2))
+    assert "custom_call" not in lowered.as_text()  # matrix products only: no LAPACK QR call

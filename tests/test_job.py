@@ -9,10 +9,8 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -20,7 +18,6 @@ import jaxshape
 from jaxshape import job
 from jaxshape.algos import PPOConfig, default_hparams, make_ppo
 from jaxshape.checkpoint import Checkpoints
-from jaxshape.errors import ConfigError
 from jaxshape.policy import restore_run
 from jaxshape.runlog import read_metrics
 

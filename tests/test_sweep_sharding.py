@@ -78,9 +78,9 @@ def test_two_process_sweep_equals_single_process(tmp_path):
                                "--num-processes", "2", "--process-id", str(i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
              for i in (0, 1)]
+    results = [p.communicate(timeout=400) for p in procs]
     single = subprocess.run([*cmd, "--out", str(tmp_path / "single")], capture_output=True, text=True,
                             env=full_env, timeout=400)
-    results = [p.communicate(timeout=400) for p in procs]
     assert single.returncode == 0, single.stderr[-3000:]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err[-3000:]

@@ -34,6 +34,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from jaxshape.initializers import orthogonal
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
 from jaxshape.rewards.counts import flatten_obs
 from jaxshape.stats import RunningMeanStd
@@ -51,8 +52,8 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
-        return nn.Dense(self.output_size, kernel_init=nn.initializers.orthogonal(1.0))(x)
+            x = nn.relu(nn.Dense(width, kernel_init=orthogonal(np.sqrt(2.0)))(x))
+        return nn.Dense(self.output_size, kernel_init=orthogonal(1.0))(x)
 
 
 def adam_init(params: Any) -> Any:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Accelerator benchmarks in one go (README's GPU tables come from this script):
+# PPO on CartPole-v1 at 1, 64 and 2048 vmapped agents, and the PPO sweep at 64, 512 and
+# 2048 members against sequential runs. Wheels the machine lacks go in .whl/.
+set -euo pipefail
+OUT_DIR=${OUT:-experiments/results/gpu}
+mkdir -p "$OUT_DIR"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site .
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
+python3 experiments/bench_ppo.py --agents 1 64 2048 --no-peers --out "$OUT_DIR/bench_ppo.json"
+python3 experiments/bench_sweep.py --members 64 512 2048 --sequential-runs 1 --no-peers --json "$OUT_DIR/bench_sweep.json"
