@@ -27,6 +27,7 @@ import optax
 from flax import struct
 from gymnax.environments import spaces
 
+from jaxshape.envs import own_info, reset_batch, resolve, step_batch
 from jaxshape.episodes import EpisodeStats
 from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.errors import ConfigError
@@ -216,7 +217,7 @@ class PPO:
         )
 
     def _step_envs(self, keys, env_state, action):
-        return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, env_state, action, self.env_params)
+        return step_batch(self.env, self.env_params, keys, env_state, action)
 
     # -------------------------------------------------------------------- init
     def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
@@ -233,15 +234,13 @@ class PPO:
             truncated=jnp.zeros((n,), bool),
             next_obs=obs,
             gamma=jnp.float32(0.99),
-            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), _env_info(info)),
+            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info)),
         )
 
     def init(self, key: jax.Array, hp: PPOHParams) -> PPOState:
         cfg = self.config
         key, net_key, env_key, transform_key = jax.random.split(key, 4)
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(env_key, cfg.num_envs), self.env_params
-        )
+        obs, env_state = reset_batch(self.env, self.env_params, jax.random.split(env_key, cfg.num_envs))
         obs = obs.astype(jnp.float32)
         reward_state = self.transform.init(transform_key, self._example_transition(obs, env_state))
         policy_input = self.policy_input(obs, self._features(reward_state))
@@ -290,7 +289,7 @@ class PPO:
                 truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
                 next_obs=info["final_observation"].astype(jnp.float32),
                 gamma=hp.gamma,
-                info=_env_info(info),
+                info=own_info(info),
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)
@@ -428,12 +427,6 @@ class PPO:
         return jax.lax.scan(body, state, None, length=self.config.num_updates)
 
 
-_CONTRACT_INFO = ("final_observation", "terminated", "truncated", "discount")
-
-
-def _env_info(info: dict[str, Any]) -> dict[str, Any]:
-    """The env's own step info, without the fields the contract already records."""
-    return {k: v for k, v in info.items() if k not in _CONTRACT_INFO}
 
 
 def make_ppo(
@@ -443,13 +436,7 @@ def make_ppo(
     transform: RewardTransform | None = None,
 ) -> PPO:
     """Validate the config and bind PPO to an env (by default `make(config.env)`)."""
-    if env is None:
-        from jaxshape.envs import make
-
-        env, default_params = make(config.env)
-        env_params = default_params if env_params is None else env_params
-    elif env_params is None:
-        env_params = env.default_params
+    env, env_params = resolve(config.env, env, env_params)
     validate(config, env, env_params)
     transform = transform or identity()
     head = action_head(config, env, env_params)

@@ -54,6 +54,7 @@ from gymnax.environments import spaces
 from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
 from jaxshape.algos.networks import ACTIVATIONS
+from jaxshape.envs import own_info, reset_batch, resolve, step_batch
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
@@ -286,11 +287,6 @@ def action_bounds(env: Any, env_params: Any) -> tuple[tuple[float, ...], tuple[f
     )
 
 
-_CONTRACT_INFO = ("final_observation", "terminated", "truncated", "discount")
-
-
-def _env_info(info: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in info.items() if k not in _CONTRACT_INFO}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -367,7 +363,7 @@ class SAC:
                         self.transform, hp.reward, jnp.zeros((self.action_dim,), jnp.float32))
 
     def _step_envs(self, keys, env_state, action):
-        return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, env_state, action, self.env_params)
+        return step_batch(self.env, self.env_params, keys, env_state, action)
 
     # -------------------------------------------------------------------- init
     def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
@@ -377,7 +373,7 @@ class SAC:
         return Transition(
             obs=obs, action=action, reward=jnp.zeros((n,), jnp.float32), terminated=jnp.zeros((n,), bool),
             truncated=jnp.zeros((n,), bool), next_obs=obs, gamma=jnp.float32(0.99),
-            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), _env_info(info)),
+            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info)),
         )
 
     def _example_item(self, policy_input: jax.Array, example: Transition, reward_state: Any, hp: SACHParams):
@@ -399,9 +395,7 @@ class SAC:
         """Networks, optimisers, envs, transform state and buffer; then the random warm-up."""
         cfg = self.config
         key, actor_key, critic_key, env_key, transform_key, warmup_key = jax.random.split(key, 6)
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(env_key, cfg.num_envs), self.env_params
-        )
+        obs, env_state = reset_batch(self.env, self.env_params, jax.random.split(env_key, cfg.num_envs))
         obs = obs.astype(jnp.float32)
         example = self._example_transition(obs, env_state)
         reward_state = self.transform.init(transform_key, example)
@@ -458,7 +452,7 @@ class SAC:
             truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
             next_obs=info["final_observation"].astype(jnp.float32),
             gamma=hp.gamma,
-            info=_env_info(info),
+            info=own_info(info),
         )
         streams, reward_state = self.transform.apply(state.reward_state, transition, hp.reward)
         done = transition.done
@@ -600,13 +594,7 @@ def make_sac(
     transform: RewardTransform | None = None,
 ) -> SAC:
     """Validate the config and bind SAC to an env (by default `make(config.env)`)."""
-    if env is None:
-        from jaxshape.envs import make
-
-        env, default_params = make(config.env)
-        env_params = default_params if env_params is None else env_params
-    elif env_params is None:
-        env_params = env.default_params
+    env, env_params = resolve(config.env, env, env_params)
     validate(config, env, env_params)
     low, high = action_bounds(env, env_params)
     goal = her.GoalSpec(**env.goal_spec(env_params)) if config.her_strategy != "none" else None

@@ -8,9 +8,11 @@
 """
 
 from jaxshape.envs.legacy import LegacyGymnaxAdapter
-from jaxshape.envs.registry import UnknownEnvError, list_envs, make, register
+from jaxshape.envs.registry import UnknownEnvError, list_envs, make, register, resolve
+from jaxshape.envs.vector import own_info, reset_batch, step_batch
 
-__all__ = ["LegacyGymnaxAdapter", "UnknownEnvError", "list_envs", "make", "register"]
+__all__ = ["LegacyGymnaxAdapter", "UnknownEnvError", "list_envs", "make", "own_info", "register", "reset_batch",
+           "resolve", "step_batch"]
 
 
 def _point_goal(**kwargs):

@@ -65,3 +65,12 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     close = difflib.get_close_matches(name, list_envs(), n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see jaxshape.envs.list_envs()"
     raise UnknownEnvError(f"unknown env {name!r}: {hint}")
+
+
+def resolve(name: str, env: Any = None, params: Any = None) -> tuple[Any, Any]:
+    """The env a learner binds to: `make(name)` unless `env` is given; `params` default
+    to the env's own."""
+    if env is None:
+        env, default_params = make(name)
+        return env, default_params if params is None else params
+    return env, env.default_params if params is None else params

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxshape.envs.vector import reset_batch, step_batch
 from jaxshape.rewards import RewardTransform
 from jaxshape.types import Transition
 
@@ -46,7 +47,7 @@ def evaluate(
     that observes, `example_action` (one env's action) shapes its example transition.
     """
     reset_key, run_key, transform_key = jax.random.split(key, 3)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_episodes), env_params)
+    obs, env_state = reset_batch(env, env_params, jax.random.split(reset_key, num_episodes))
     observing = transform is not None and transform.observe is not None
     zeros = jnp.zeros((num_episodes,), jnp.float32)
     no_flag = jnp.zeros((num_episodes,), bool)
@@ -61,8 +62,8 @@ def evaluate(
         act_key, env_key = jax.random.split(key)
         features = transform.observe(transform_state) if observing else None
         action = act(obs, features, act_key)
-        next_obs, env_state, reward, terminated, truncated, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(env_key, num_episodes), env_state, action, env_params
+        next_obs, env_state, reward, terminated, truncated, info = step_batch(
+            env, env_params, jax.random.split(env_key, num_episodes), env_state, action
         )
         done = jnp.logical_or(terminated, truncated)
         if observing:
