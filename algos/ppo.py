@@ -213,7 +213,7 @@ class PPO:
 
         return evaluate(
             self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
-            self.transform, hp.reward, jnp.zeros(self._action_shape(), self._action_dtype()),
+            self.transform, hp.reward, jnp.zeros(self._action_shape(), self._action_dtype()), hp.gamma,
         )
 
     def _step_envs(self, keys, env_state, action):

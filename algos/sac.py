@@ -360,7 +360,7 @@ class SAC:
             return self.to_env(jnp.tanh(self.head.mode(self.actor.apply(state.actor_params, x))))
 
         return evaluate(self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
-                        self.transform, hp.reward, jnp.zeros((self.action_dim,), jnp.float32))
+                        self.transform, hp.reward, jnp.zeros((self.action_dim,), jnp.float32), hp.gamma)
 
     def _step_envs(self, keys, env_state, action):
         return step_batch(self.env, self.env_params, keys, env_state, action)

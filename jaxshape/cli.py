@@ -77,7 +77,7 @@ def _train_parser(algo: str) -> argparse.ArgumentParser:
     run.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC",
                      help='reward transforms, e.g. "count(beta=0.05)+rnd(coef=0.5)" (see README)')
     run.add_argument("--chunk-updates", type=int, default=None,
-                     help="updates per compiled chunk between logs and checkpoints (default: about 1/20 of the run)")
+                     help="updates per compiled chunk between logs and checkpoints (default: a tenth of the run)")
     run.add_argument("--eval-every", type=int, default=5, help="evaluate every N chunks, 0: at the end (default: 5)")
     run.add_argument("--eval-episodes", type=int, default=10, help="(default: 10)")
     run.add_argument("--keep-checkpoints", type=int, default=3, help="(default: 3)")

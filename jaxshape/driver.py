@@ -3,9 +3,10 @@
 `Driver` vmaps an algorithm's `init(key, hparams)` and `update(state, hparams)` over a
 leading member axis (seeds x hyperparameters), compiles one chunk of K updates once,
 and loops over chunks in Python, where progress, logging, evaluation and checkpoints
-live (jaxshape/job.py). K is a divisor of the number of updates, so every chunk has the same
-shape and nothing recompiles; on CPU the chunked run is bitwise equal to one `lax.scan`
-over all updates (tests/test_driver.py).
+live (jaxshape/job.py). Every chunk is the same program: it takes the index of its first
+update, and an update past the end of the run is skipped by a `lax.cond` on that
+(unbatched) index, so K need not divide the number of updates and nothing recompiles. On
+CPU, runs with different K are bitwise equal (tests/test_driver.py).
 
 With a `mesh` (a `jax.sharding.Mesh` with a "members" axis, see `members_mesh`), the
 members are split over its devices: keys, hyperparameters, the training state and the
@@ -24,6 +25,7 @@ import time
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -39,12 +41,6 @@ class Algorithm(Protocol):
     def init(self, key: jax.Array, hparams: Any) -> Any: ...
 
     def update(self, state: Any, hparams: Any) -> tuple[Any, dict[str, jax.Array]]: ...
-
-
-def chunk_size_for(num_updates: int, target: int) -> int:
-    """The divisor of `num_updates` closest to `target` (ties go to the smaller)."""
-    divisors = [d for d in range(1, num_updates + 1) if num_updates % d == 0]
-    return min(divisors, key=lambda d: (abs(d - target), d))
 
 
 def members_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -77,7 +73,7 @@ class Driver:
     Args:
       algo: has `init(key, hparams)` and `update(state, hparams)`.
       num_updates: total updates per member.
-      chunk_size: desired updates per chunk (rounded to a divisor of num_updates).
+      chunk_size: updates per chunk (the last chunk may run fewer).
       mesh: shard the members over this mesh's "members" axis (default: the mesh of an
         enclosing `use_mesh`, else none: everything on the default device as before).
     """
@@ -85,25 +81,32 @@ class Driver:
     def __init__(self, algo: Algorithm, num_updates: int, chunk_size: int, mesh: Mesh | None = None):
         self.algo = algo
         self.num_updates = num_updates
-        self.chunk_size = chunk_size_for(num_updates, chunk_size)
+        self.chunk_size = max(1, min(chunk_size, num_updates))
         self.compile_seconds = 0.0
         default_mesh, self.reuse_compiled = _DEFAULT.get()
         self.mesh = mesh if mesh is not None else default_mesh
         self.sharding = None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec(MEMBERS))
 
-        def chunk(state, hparams):
-            def body(carry, _):
-                return algo.update(carry, hparams)
+        def chunk(state, hparams, first_update):
+            metrics_shape = jax.eval_shape(algo.update, state, hparams)[1]
 
-            return jax.lax.scan(body, state, None, length=self.chunk_size)
+            def skip(carry):  # an update past the end of the run
+                return carry, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
 
+            def body(carry, i):
+                return jax.lax.cond(first_update + i < num_updates, lambda c: algo.update(c, hparams), skip, carry)
+
+            return jax.lax.scan(body, state, jnp.arange(self.chunk_size, dtype=jnp.int32))
+
+        members_chunk = jax.vmap(chunk, in_axes=(0, 0, None))  # the update index is shared: a real cond
         if self.sharding is None:
             self._init = jax.jit(jax.vmap(algo.init))
-            self._chunk = jax.jit(jax.vmap(chunk), donate_argnums=0)
-        else:  # every input and output has the member axis first: one sharding for all
-            shard = self.sharding
+            self._chunk = jax.jit(members_chunk, donate_argnums=0)
+        else:  # every member-axis input and output shares one sharding; the index is replicated
+            shard, replicated = self.sharding, NamedSharding(self.mesh, PartitionSpec())
             self._init = jax.jit(jax.vmap(algo.init), in_shardings=shard, out_shardings=shard)
-            self._chunk = jax.jit(jax.vmap(chunk), in_shardings=shard, out_shardings=shard, donate_argnums=0)
+            self._chunk = jax.jit(members_chunk, in_shardings=(shard, shard, replicated), out_shardings=shard,
+                                  donate_argnums=0)
 
     def place(self, tree: Any) -> Any:
         """`tree` (leading member axis) on the members sharding; unchanged without a mesh."""
@@ -128,7 +131,7 @@ class Driver:
             lowered_init = self._init.lower(keys, hparams)
             state_shape = lowered_init.out_info
             self._init = lowered_init.compile()
-            self._chunk = self._chunk.lower(state_shape, hparams).compile()
+            self._chunk = self._chunk.lower(state_shape, hparams, np.int32(0)).compile()
             if self.reuse_compiled:
                 _COMPILED[signature] = (self.algo, self._init, self._chunk)
                 while len(_COMPILED) > _KEEP_COMPILED:
@@ -149,14 +152,17 @@ class Driver:
 
     def chunks(self, state: Any, hparams: Any, start_update: int = 0) -> Iterator[tuple[int, Any, dict]]:
         """Run the remaining chunks from `state` (after `start_update` updates), yielding
-        `(updates_done, state, metrics)` after each; metrics are [members, chunk_size].
+        `(updates_done, state, metrics)` after each; metrics are [members, updates run].
 
         The next chunk donates `state`'s buffers: finish with a yielded state (copy,
         checkpoint, evaluate it) before asking for the next one."""
         hparams = self.place(hparams)
-        for done in range(start_update + self.chunk_size, self.num_updates + 1, self.chunk_size):
-            state, metrics = self._chunk(state, hparams)
-            yield done, state, metrics
+        for first in range(start_update, self.num_updates, self.chunk_size):
+            state, metrics = self._chunk(state, hparams, np.int32(first))
+            ran = min(self.chunk_size, self.num_updates - first)
+            if ran < self.chunk_size:
+                metrics = jax.tree.map(lambda m: m[:, :ran], metrics)
+            yield first + ran, state, metrics
 
     def run(
         self,

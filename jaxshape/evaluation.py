@@ -14,7 +14,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from jaxshape.envs.vector import reset_batch, step_batch
+from jaxshape.envs.vector import own_info, reset_batch, step_batch
 from jaxshape.rewards import RewardTransform
 from jaxshape.types import Transition
 
@@ -39,12 +39,14 @@ def evaluate(
     transform: RewardTransform | None = None,
     transform_hparams: Any = None,
     example_action: jax.Array | None = None,
+    gamma: Any = 0.99,
 ) -> dict[str, jax.Array]:
     """Mean undiscounted return and length of `num_episodes` episodes.
 
     `act(obs, features, key)` maps a batch of observations (and the transform's
     features, or None) to env actions; pass a deterministic policy. With a transform
-    that observes, `example_action` (one env's action) shapes its example transition.
+    that observes, `example_action` (one env's action) shapes its example transition and
+    `gamma` is the learner's discount its transitions carry.
     """
     reset_key, run_key, transform_key = jax.random.split(key, 3)
     obs, env_state = reset_batch(env, env_params, jax.random.split(reset_key, num_episodes))
@@ -54,7 +56,11 @@ def evaluate(
     transform_state = None
     if observing:
         actions = jnp.broadcast_to(example_action, (num_episodes,) + jnp.shape(example_action))
-        example = Transition(obs=obs, action=actions, reward=zeros, terminated=no_flag, truncated=no_flag, next_obs=obs)
+        info_shape = jax.eval_shape(lambda k, s, a: step_batch(env, env_params, k, s, a),
+                                    jax.random.split(transform_key, num_episodes), env_state, actions)[-1]
+        example = Transition(obs=obs, action=actions, reward=zeros, terminated=no_flag, truncated=no_flag, next_obs=obs,
+                             gamma=jnp.float32(gamma),
+                             info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info_shape)))
         transform_state = transform.init(transform_key, example)
 
     def step(carry, key):
@@ -68,7 +74,8 @@ def evaluate(
         done = jnp.logical_or(terminated, truncated)
         if observing:
             transition = Transition(obs=obs, action=action, reward=reward.astype(jnp.float32), terminated=terminated,
-                                    truncated=truncated, next_obs=info["final_observation"])
+                                    truncated=jnp.logical_and(truncated, jnp.logical_not(terminated)),
+                                    next_obs=info["final_observation"], gamma=gamma, info=own_info(info))
             _, transform_state = transform.apply(transform_state, transition, transform_hparams)
         ret = ret + jnp.where(running, reward, 0.0)
         length = length + running

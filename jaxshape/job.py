@@ -36,6 +36,7 @@ from jaxshape.driver import Driver
 from jaxshape.errors import ConfigError
 from jaxshape.runlog import RunLog, read_config
 
+DEFAULT_CHUNKS = 10  # progress, checkpoints and logs ten times a run unless --chunk-updates says otherwise
 EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
 
 
@@ -47,7 +48,7 @@ class TrainingDiverged(RuntimeError):
 class JobOptions:
     """How the job runs (none of it changes the training result)."""
 
-    chunk_updates: int | None = None  # updates per compiled chunk (default: ~1/20 of the run)
+    chunk_updates: int | None = None  # updates per compiled chunk (default: a tenth of the run)
     eval_every: int = 5  # evaluate every this many chunks (and at the end); 0: only at the end
     eval_episodes: int = 10
     keep_checkpoints: int = 3
@@ -100,7 +101,7 @@ class Job:
         self.keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
         config = learner.config
         self.steps_per_update = config.batch_size
-        target = options.chunk_updates or max(1, config.num_updates // 20)
+        target = options.chunk_updates or -(-config.num_updates // DEFAULT_CHUNKS)
         self.driver = Driver(learner, config.num_updates, target)
         self._checkpoints: Checkpoints | None = None
         self._evaluate = jax.jit(jax.vmap(
@@ -139,7 +140,7 @@ class Job:
                 metrics = jax.device_get(metrics)
                 self._guard_finite(done, state, metrics)
                 self.checkpoints.save(done, state)
-                chunk_index = done // self.driver.chunk_size  # absolute: the same schedule after a resume
+                chunk_index = -(-done // self.driver.chunk_size)  # absolute: the same schedule after a resume
                 last = done == cfg.num_updates
                 if self._evaluate is not None and (last or (opts.eval_every and chunk_index % opts.eval_every == 0)):
                     metrics = self._with_evaluation(done, state, metrics)
@@ -161,7 +162,7 @@ class Job:
         params_ok = np.asarray(self._finite(state))
         if finite_updates.all() and params_ok.all():
             return
-        chunk_start = done - self.driver.chunk_size + 1
+        chunk_start = done - losses.shape[-1] + 1
         first = chunk_start + int(np.argmin(finite_updates)) if not finite_updates.all() else done
         members = sorted(set(np.flatnonzero(~params_ok).tolist())
                          | set(np.flatnonzero(~np.isfinite(losses).all(axis=(0, 2))).tolist()))
@@ -174,9 +175,9 @@ class Job:
     def _with_evaluation(self, done: int, state: Any, metrics: dict) -> dict:
         key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
         result = jax.device_get(self._evaluate(state, self.member_hparams, key))
-        chunk = self.driver.chunk_size
+        ran = np.shape(metrics["step"])[1]
         for name, per_member in result.items():  # reported on the chunk's last update only
-            column = np.full((len(per_member), chunk), np.nan, np.float32)
+            column = np.full((len(per_member), ran), np.nan, np.float32)
             column[:, -1] = per_member
             metrics[name] = column
         return metrics

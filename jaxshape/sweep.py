@@ -269,7 +269,7 @@ def _options(spec: SweepSpec) -> job.JobOptions:
 def _plan(spec: SweepSpec, learner: Any, base: Any, config_cls: type, devices: int, processes: int) -> dict:
     configs = configurations(spec, base, config_cls)
     num_members = len(configs) * len(spec.seeds)
-    target = _options(spec).chunk_updates or max(1, learner.config.num_updates // 20)
+    target = _options(spec).chunk_updates or -(-learner.config.num_updates // job.DEFAULT_CHUNKS)
     per_device = members_that_fit(learner, base, target)
     batch_size, num_batches = plan_batches(num_members, spec.max_batch, per_device and per_device * devices,
                                            devices, processes)

@@ -168,3 +168,18 @@ def test_coverage_transform_trains_inside_ppo_on_the_coverage_grid():
     assert np.all(np.asarray(metrics["reward/coverage"]) > 0)
     assert np.all(np.isfinite(np.asarray(metrics["loss_total"])))
     assert state.reward_state.mask.shape == (4, 64)
+
+
+def test_greedy_evaluation_runs_a_transform_that_reads_env_info():
+    """PPO.evaluate replays an observing transform on the eval envs; coverage on the
+    coverage grid locates cells through info["cell"], which evaluation must pass on."""
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+    from jaxshape.rewards.spec import parse_reward_spec
+
+    transform = parse_reward_spec("coverage(radius=0)", "Coverage-grid")
+    ppo = make_ppo(PPOConfig(env="Coverage-grid", num_envs=4, num_steps=8, total_steps=32, num_epochs=1,
+                             num_minibatches=1, hidden_sizes=(8,)), transform=transform)
+    hp = default_hparams(transform)
+    state = ppo.init(jax.random.PRNGKey(0), hp)
+    result = ppo.evaluate(state, hp, jax.random.PRNGKey(1), 3)
+    assert float(result["eval_length"]) == ppo.env.default_params.max_steps_in_episode  # ran to the time limit
