@@ -65,3 +65,23 @@ def run_json_subprocess(cmd: list[str], timeout: float = 3600) -> dict[str, Any]
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def compare(agent_counts: list[int], ours: Callable[[int], list[str]],
+            peers: Callable[[int], list[tuple[str, list[str]]]] | None) -> list[dict[str, Any]]:
+    """For each agent count: measure jaxshape (`ours(n)`, a worker command), then each
+    peer command from `peers(n)` whose interpreter exists; each in its own process.
+    Prints every row as it arrives and returns them all."""
+    rows = []
+    for n in agent_counts:
+        commands = [("jaxshape", ours(n))] + (peers(n) if peers else [])
+        for name, cmd in commands:
+            if name != "jaxshape" and not Path(cmd[0]).exists():
+                print(f"  {name}: no environment at {cmd[0]}; run experiments/peers/setup_peers.sh", file=sys.stderr)
+                continue
+            row = run_json_subprocess(cmd)
+            if row:
+                row.setdefault("system", row.get("peer", name))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows

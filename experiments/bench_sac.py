@@ -111,28 +111,17 @@ def main() -> None:
         print(json.dumps(worker(args.num_agents, args.total_steps, args.learning_starts)))
         return
 
-    from bench_common import run_json_subprocess, write_results
+    from bench_common import compare, write_results
 
     peers_dir = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
-    rows = []
-    for n in args.agents:
-        ours = run_json_subprocess([sys.executable, __file__, "--worker", "--num-agents", str(n),
-                                    "--total-steps", str(args.total_steps),
-                                    "--learning-starts", str(args.learning_starts)])
-        if ours:
-            rows.append(ours)
-            print(json.dumps(ours), flush=True)
-        if args.no_peers:
-            continue
-        for name, cmd in peer_commands(peers_dir, n, args.total_steps, args.learning_starts):
-            if not Path(cmd[0]).exists():
-                print(f"  {name}: no environment at {cmd[0]}; run experiments/peers/setup_peers.sh", file=sys.stderr)
-                continue
-            peer = run_json_subprocess(cmd + ["--eval-episodes", str(args.peer_eval_episodes)])
-            if peer:
-                peer.setdefault("system", peer.get("peer", name))
-                rows.append(peer)
-                print(json.dumps(peer), flush=True)
+    eval_flags = ["--eval-episodes", str(args.peer_eval_episodes)]
+    rows = compare(
+        args.agents,
+        lambda n: [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps),
+                   "--learning-starts", str(args.learning_starts)],
+        None if args.no_peers else lambda n: [
+            (name, cmd + eval_flags) for name, cmd in peer_commands(peers_dir, n, args.total_steps, args.learning_starts)],
+    )
     write_results(args.out, rows)
     print(table(rows))
 
