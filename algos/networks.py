@@ -58,3 +58,18 @@ class ActorCritic(nn.Module):
         values = _dense(self.num_values, 1.0)(critic_features)
         return policy, values
 
+
+
+def check_shape_settings(config, counts: tuple[str, ...]) -> None:
+    """The checks every learner's config shares: `counts` are positive integers, the
+    network widths are positive and the activation is known (ConfigError naming the fix)."""
+    from jaxshape.errors import ConfigError
+
+    for name in counts:
+        value = getattr(config, name)
+        if value <= 0:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+    if not config.hidden_sizes or min(config.hidden_sizes) <= 0:
+        raise ConfigError(f"hidden_sizes must be positive widths, got {config.hidden_sizes}")
+    if config.activation not in ACTIVATIONS:
+        raise ConfigError(f"activation {config.activation!r} unknown; choose one of {sorted(ACTIVATIONS)}")

@@ -35,7 +35,7 @@ from jaxshape.rewards import RewardTransform, Stream, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
-from jaxshape.algos.networks import ACTIVATIONS, ActorCritic
+from jaxshape.algos.networks import ActorCritic, check_shape_settings
 from jaxshape.algos.returns import gae
 
 
@@ -113,11 +113,7 @@ class PPOState:
 
 def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
     """Raise ConfigError (one line naming the fix) before anything compiles."""
-    for name in ("num_envs", "num_steps", "total_steps", "num_epochs", "num_minibatches"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
-    if not config.hidden_sizes or min(config.hidden_sizes) <= 0:
-        raise ConfigError(f"hidden_sizes must be positive widths, got {config.hidden_sizes}")
+    check_shape_settings(config, ("num_envs", "num_steps", "total_steps", "num_epochs", "num_minibatches"))
     if config.batch_size % config.num_minibatches:
         raise ConfigError(
             f"num_minibatches={config.num_minibatches} does not divide the batch "
@@ -128,8 +124,6 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
             f"total_steps={config.total_steps} is less than one batch ({config.batch_size}); "
             "raise total_steps or lower num_envs*num_steps"
         )
-    if config.activation not in ACTIVATIONS:
-        raise ConfigError(f"activation {config.activation!r} unknown; choose one of {sorted(ACTIVATIONS)}")
     if config.continuous_squash not in ("tanh", "clip"):
         raise ConfigError(f"continuous_squash must be 'tanh' or 'clip', got {config.continuous_squash!r}")
     action_head(config, env, env_params)

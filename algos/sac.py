@@ -53,7 +53,7 @@ from gymnax.environments import spaces
 
 from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
-from jaxshape.algos.networks import ACTIVATIONS
+from jaxshape.algos.networks import ACTIVATIONS, check_shape_settings
 from jaxshape.envs import own_info, reset_batch, resolve, step_batch
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
@@ -242,16 +242,10 @@ class SACState:
 
 def validate(config: SACConfig, env: Any, env_params: Any) -> None:
     """Raise ConfigError (one line naming the fix) before anything compiles."""
-    for name in ("num_envs", "total_steps", "buffer_size", "minibatch_size", "updates_per_step", "train_every",
-                 "steps_per_update", "her_k"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {getattr(config, name)}")
+    check_shape_settings(config, ("num_envs", "total_steps", "buffer_size", "minibatch_size", "updates_per_step",
+                                  "train_every", "steps_per_update", "her_k"))
     if config.learning_starts < 0:
         raise ConfigError(f"learning_starts must be 0 or more, got {config.learning_starts}")
-    if not config.hidden_sizes or min(config.hidden_sizes) <= 0:
-        raise ConfigError(f"hidden_sizes must be positive widths, got {config.hidden_sizes}")
-    if config.activation not in ACTIVATIONS:
-        raise ConfigError(f"activation {config.activation!r} unknown; choose one of {sorted(ACTIVATIONS)}")
     if config.steps_per_update % config.train_every:
         raise ConfigError(
             f"train_every={config.train_every} does not divide steps_per_update={config.steps_per_update}; "
