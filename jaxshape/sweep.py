@@ -324,6 +324,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
     sweep_dir = pathlib.Path(out_dir)
     if (sweep_dir / "sweep.json").exists():
         raise ConfigError(f"{sweep_dir} already holds a sweep; choose another --out, or --resume it")
+    if jax.process_count() > 1:  # every process checks before process 0 writes (a shared folder would race)
+        _wait_for_all_processes("jaxshape-sweep-checked")
     mesh = members_mesh() if shard and jax.local_device_count() > 1 else None
     plan = _plan(spec, learner, base, config_cls, mesh.size if mesh is not None else 1, jax.process_count())
     record = {"spec": {**dataclasses.asdict(spec), "seeds": list(spec.seeds)},
@@ -359,8 +361,14 @@ def _execute(sweep_dir, spec, record, learner, base, mesh, progress):
     started = time.perf_counter()
     totals = _run_batches(sweep_dir, spec, record, learner, base, mesh, progress)
     curves, finals, peaks = _gather(sweep_dir, record)
-    if jax.process_index() != 0:
-        return None
+    best = _report(sweep_dir, spec, record, totals, curves, finals, peaks, started) if jax.process_index() == 0 else None
+    if jax.process_count() > 1:  # leave together: the runtime's shutdown barrier waits only 5 minutes
+        _wait_for_all_processes("jaxshape-sweep-written")
+    return best
+
+
+def _report(sweep_dir, spec, record, totals, curves, finals, peaks, started):
+    """Process 0: timing and memory into sweep.json, then the results tables and plot."""
     wall = time.perf_counter() - started
     record["report"] = {
         "wall_seconds": wall, "compile_seconds_this_process": totals["compile_seconds"],

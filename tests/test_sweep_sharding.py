@@ -69,21 +69,35 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# process 1 reaches the sweep late (slow imports, a busy machine): it must still find the
+# folder empty, so process 0 may not write sweep.json before every process has checked it
+LATE_PROCESS = textwrap.dedent("""
+    import sys, time
+    import jaxshape.sweep as sweep
+    build = sweep._build
+    sweep._build = lambda spec: (time.sleep(10), build(spec))[1]
+    from jaxshape.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
 def test_two_process_sweep_equals_single_process(tmp_path):
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    cmd = [sys.executable, "-m", "jaxshape", "sweep", *SWEEP]
+    args = ["sweep", *SWEEP]
     port = _free_port()
     full_env = {**os.environ, **env}
-    procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / "multi"), "--coordinator", f"127.0.0.1:{port}",
-                               "--num-processes", "2", "--process-id", str(i)],
+    launch = {0: [sys.executable, "-m", "jaxshape"], 1: [sys.executable, "-c", LATE_PROCESS]}
+    procs = [subprocess.Popen([*launch[i], *args, "--out", str(tmp_path / "multi"), "--coordinator",
+                               f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
              for i in (0, 1)]
     results = [p.communicate(timeout=400) for p in procs]
-    single = subprocess.run([*cmd, "--out", str(tmp_path / "single")], capture_output=True, text=True,
-                            env=full_env, timeout=400)
+    single = subprocess.run([sys.executable, "-m", "jaxshape", *args, "--out", str(tmp_path / "single")],
+                            capture_output=True, text=True, env=full_env, timeout=400)
     assert single.returncode == 0, single.stderr[-3000:]
-    for p, (_, err) in zip(procs, results):
-        assert p.returncode == 0, err[-3000:]
+    codes = [p.returncode for p in procs]
+    assert codes == [0, 0], "\n".join(f"process {i} exited {c}:\n{err[-2000:]}"
+                                       for i, (c, (_, err)) in enumerate(zip(codes, results)))
 
     multi = json.loads((tmp_path / "multi" / "sweep.json").read_text())
     assert multi["processes"] == 2 and [b["process"] for b in multi["batches"]] == [0, 1]
