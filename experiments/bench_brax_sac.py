@@ -1,7 +1,7 @@
 """SAC on a brax locomotion env: jaxshape against brax's own SAC trainer, on one device.
 
 Both systems train brax `hopper` (brax's default pipeline) at the same settings: brax's
-published SAC set-up for hopper (128 envs, minibatch 512, 64 gradient steps per
+training-notebook SAC set-up for hopper (128 envs, minibatch 512, 64 gradient steps per
 vectorised step, replay 2^20, 8,192 prefill steps, Adam 6e-4, γ 0.997, τ 0.005,
 256x256 ReLU actor and twin critics, learned α starting at 1 with target entropy
 −0.5·|A|), except that observations and rewards are not normalised or scaled (jaxshape's
@@ -87,7 +87,7 @@ def _replicate_for_old_brax() -> None:
             raise NotImplementedError("this shim replicates over one device (max_devices_per_host=1)")
         return jax.device_put(jax.tree.map(lambda a: jnp.asarray(a)[None], x), devices[0])
 
-    if not hasattr(jax, "device_put_replicated") or jax.__version_info__ >= (0, 10):
+    if not hasattr(jax, "device_put_replicated"):  # the deprecation shim raises AttributeError
         jax.device_put_replicated = device_put_replicated
 
 

@@ -85,7 +85,9 @@ def test_two_process_sweep_equals_single_process(tmp_path):
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     args = ["sweep", *SWEEP]
     port = _free_port()
-    full_env = {**os.environ, **env}
+    # no shared compilation cache (tests/conftest.py): process 1 could read an entry that
+    # process 0 is still writing
+    full_env = {**{k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}, **env}
     launch = {0: [sys.executable, "-m", "jaxshape"], 1: [sys.executable, "-c", LATE_PROCESS]}
     procs = [subprocess.Popen([*launch[i], *args, "--out", str(tmp_path / "multi"), "--coordinator",
                                f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
