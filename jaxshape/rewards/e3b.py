@@ -19,7 +19,7 @@ projection (`"random"`), or an encoder trained by inverse dynamics as in ICM / t
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -128,6 +128,32 @@ def elliptical_update(embedding: Embedding, state: EllipticalState, batch: Trans
     return state.replace(embed=params), metrics
 
 
+def elliptical_transform(emb: Embedding, hparams: dict, to_reward: Callable[[jax.Array, dict], jax.Array],
+                         stream: str, coef: float, name: str) -> RewardTransform:
+    """A transform paying `to_reward(b, hp)` for the elliptical bonus b = φᵀC⁻¹φ of each
+    step (E3B pays b itself, the log-det coverage reward log(1 + b))."""
+
+    def init(key, example):
+        return elliptical_init(emb, key, example)
+
+    def apply_fn(state, transition, rewards, hp):
+        bonus, state = elliptical_apply(emb, state, transition, hp["lambda"])
+        return {**rewards, stream: to_reward(bonus, hp)}, state
+
+    def update(state, batch, key, hp):
+        return elliptical_update(emb, state, batch, key, hp)
+
+    return RewardTransform(
+        init=init,
+        apply_fn=apply_fn,
+        update=update,
+        streams=(Stream(stream, coef=coef),),
+        default_hparams=hparams,
+        invariance=NOT_INVARIANT,
+        name=name,
+    )
+
+
 def e3b(
     embedding: str = "identity",
     *,
@@ -146,23 +172,4 @@ def e3b(
     """
     emb = Embedding(embedding, dim, num_actions, tuple(hidden_sizes))
     hparams = {"lambda": lam, **({"lr": lr} if emb.learned else {})}
-
-    def init(key, example):
-        return elliptical_init(emb, key, example)
-
-    def apply_fn(state, transition, rewards, hp):
-        bonus, state = elliptical_apply(emb, state, transition, hp["lambda"])
-        return {**rewards, stream: bonus}, state
-
-    def update(state, batch, key, hp):
-        return elliptical_update(emb, state, batch, key, hp)
-
-    return RewardTransform(
-        init=init,
-        apply_fn=apply_fn,
-        update=update,
-        streams=(Stream(stream, coef=coef),),
-        default_hparams=hparams,
-        invariance=NOT_INVARIANT,
-        name=name,
-    )
+    return elliptical_transform(emb, hparams, lambda bonus, hp: bonus, stream, coef, name)

@@ -32,7 +32,7 @@ from flax import struct
 
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream, no_state, no_update, reset_where
 from jaxshape.rewards.counts import flatten_obs
-from jaxshape.rewards.e3b import Embedding, elliptical_apply, elliptical_init, elliptical_update
+from jaxshape.rewards.e3b import Embedding, elliptical_transform
 from jaxshape.types import Transition
 
 Locate = Callable[[Transition], jax.Array]
@@ -282,23 +282,4 @@ def logdet_coverage(
     Traced hparams: `lambda`, `scale` (and `lr` with a learned embedding)."""
     emb = Embedding(embedding, dim, num_actions)
     hparams = {"lambda": lam, "scale": 1.0, **({"lr": lr} if emb.learned else {})}
-
-    def init(key, example):
-        return elliptical_init(emb, key, example)
-
-    def apply_fn(state, transition, rewards, hp):
-        bonus, state = elliptical_apply(emb, state, transition, hp["lambda"])
-        return {**rewards, stream: hp["scale"] * jnp.log1p(bonus)}, state
-
-    def update(state, batch, key, hp):
-        return elliptical_update(emb, state, batch, key, hp)
-
-    return RewardTransform(
-        init=init,
-        apply_fn=apply_fn,
-        update=update,
-        streams=(Stream(stream, coef=coef),),
-        default_hparams=hparams,
-        invariance=NOT_INVARIANT,
-        name=name,
-    )
+    return elliptical_transform(emb, hparams, lambda bonus, hp: hp["scale"] * jnp.log1p(bonus), stream, coef, name)
