@@ -18,8 +18,8 @@ DELTA = [[0, 1, 0],
 EDGE_REWARDS = [[0.0, 1.0, 0.0],
                 [0.0, 5.0, 0.0]]
 # value iteration by hand, γ_vi = 0.9: V(u1) = max(0.9·V(u1), 5, 0.9·V(u0)) = 5,
-# V(u0) = 1 + 0.9·V(u1) = 5.5 (> 0.9·V(u0)), V(goal) = 0; Φ = −V
-PHI = {0: -5.5, 1: -5.0, 2: 0.0}
+# V(u0) = 1 + 0.9·V(u1) = 5.5 (> 0.9·V(u0)), V(goal) = 0; Φ = +V (the default sign)
+PHI = {0: 5.5, 1: 5.0, 2: 0.0}
 
 
 def label_of_obs(obs):

@@ -1,4 +1,4 @@
-"""Intrinsic bonuses: counts, RND, ICM, E3B, NovelD (REWARDS.md, "Intrinsic bonuses")."""
+"""Intrinsic bonuses: counts, RND, ICM, E3B, NovelD."""
 
 import jax
 import jax.numpy as jnp
@@ -48,22 +48,26 @@ def cycle(laps, n_envs=1, states=ONE_HOT, done_at=()):
     return ts
 
 
+# the cycle starts in cell 0, which counts as a visit: each arrival there counts one more
+CYCLE_VISITS = [1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5]
+
+
 def test_count_bonus_on_a_cycle_is_beta_over_sqrt_n():
     beta = 0.3
     t = count_bonus(beta=beta)
     state = t.init(jax.random.PRNGKey(0), cycle(1)[0])
-    r, _ = run_steps(t, state, cycle(4))
-    visits = np.repeat(np.arange(1, 5), 3)  # each lap visits every cell once more
-    np.testing.assert_allclose(r["count"][:, 0], beta / np.sqrt(visits), rtol=1e-6)
+    r, state = run_steps(t, state, cycle(4))
+    np.testing.assert_allclose(r["count"][:, 0], beta / np.sqrt(CYCLE_VISITS), rtol=1e-6)
+    np.testing.assert_array_equal(state.table, [5, 4, 4])
     np.testing.assert_array_equal(r["extrinsic"], 0.0)
 
 
 def test_count_bonus_sums_visits_across_envs():
     t = count_bonus(beta=1.0)
-    ts = cycle(2, n_envs=2)  # both envs step into the same cell each step
+    ts = cycle(2, n_envs=2)  # both envs start in cell 0 and step into the same cell each step
     r, state = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
-    np.testing.assert_allclose(r["count"], np.repeat(1 / np.sqrt([2, 2, 2, 4, 4, 4]), 2).reshape(6, 2), rtol=1e-6)
-    np.testing.assert_array_equal(state.table, [4, 4, 4])
+    np.testing.assert_allclose(r["count"], np.repeat(1 / np.sqrt([2, 2, 4, 4, 4, 6]), 2).reshape(6, 2), rtol=1e-6)
+    np.testing.assert_array_equal(state.table, [6, 4, 4])
 
 
 def test_simhash_count_bonus_on_a_cycle():
@@ -73,14 +77,15 @@ def test_simhash_count_bonus_on_a_cycle():
     codes = np.asarray((states @ np.asarray(state.projection).T) > 0)
     assert len({c.tobytes() for c in codes}) == 3, "pick states with distinct SimHash codes"
     r, _ = run_steps(t, state, cycle(3, states=states))
-    np.testing.assert_allclose(r["count"][:, 0], 1 / np.sqrt(np.repeat([1, 2, 3], 3)), rtol=1e-6)
+    np.testing.assert_allclose(r["count"][:, 0], 1 / np.sqrt(CYCLE_VISITS[:9]), rtol=1e-6)
 
 
 def test_episodic_counts_reset_at_episode_end_and_beta_is_vmappable():
     t = count_bonus(beta=1.0, episodic=True)
-    ts = cycle(2, done_at=(2,))  # the episode ends after the first lap
+    ts = cycle(2, done_at=(2,))  # the episode ends after the first lap, back in cell 0; the next starts there
     r, _ = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
-    np.testing.assert_allclose(r["count"][:, 0], 1.0)  # every visit is the first of its episode
+    # each episode counts from its first observation (cell 0): returning there is a second visit
+    np.testing.assert_allclose(r["count"][:, 0], [1, 1, 1 / np.sqrt(2)] * 2, rtol=1e-6)
     state = t.init(jax.random.PRNGKey(0), ts[0])
     betas = {"beta": jnp.asarray([1.0, 2.0])}
     out, _ = jax.vmap(lambda hp: t.apply(state, ts[0], hp))(betas)
@@ -187,9 +192,15 @@ def test_icm_discrete_actions_need_num_actions():
 
 
 # ----------------------------------------------------------------------------- E3B
-def e3b_run(phis, lam=0.1, done=None):
+def e3b_run(phis, lam=0.1, done=None, start=None):
+    """One env stepping through features `phis` from `start` (default φ = 0, which adds
+    nothing to C: C_0 = λI); after a `done` step the env resets to `start`."""
+    phis = np.asarray(phis, np.float32)
+    start = np.zeros_like(phis[0]) if start is None else np.asarray(start, np.float32)
+    done = [False] * len(phis) if done is None else done
+    obs = [start] + [start if d else p for p, d in zip(phis[:-1], done[:-1])]
     t = e3b(lam=lam)
-    ts = [make_transition(p[None], p[None], done=None if done is None else [done[i]]) for i, p in enumerate(phis)]
+    ts = [make_transition(o[None], p[None], done=[d]) for o, p, d in zip(obs, phis, done)]
     r, state = run_steps(t, t.init(jax.random.PRNGKey(0), ts[0]), ts)
     return r["e3b"][:, 0], state
 
@@ -204,9 +215,11 @@ def test_sherman_morrison_running_inverse_matches_direct_inverse():
 
 
 def test_e3b_repeated_unit_feature_gives_one_over_lambda_plus_k():
-    lam = 0.1
-    bonus, _ = e3b_run(np.tile([[0.0, 1.0, 0.0]], (6, 1)).astype(np.float32), lam)
+    lam, unit = 0.1, np.asarray([0.0, 1.0, 0.0], np.float32)
+    bonus, _ = e3b_run(np.tile(unit, (6, 1)), lam)
     np.testing.assert_allclose(bonus, 1.0 / (lam + np.arange(6)), rtol=1e-5)
+    bonus, _ = e3b_run(np.tile(unit, (6, 1)), lam, start=unit)  # s_0 has the feature: one visit already
+    np.testing.assert_allclose(bonus, 1.0 / (lam + np.arange(1, 7)), rtol=1e-5)
 
 
 def test_e3b_log_bonus_sum_is_log_det():
@@ -221,7 +234,7 @@ def test_e3b_resets_per_env_at_episode_end_and_lambda_is_traced():
     bonus, _ = e3b_run(phi, 0.1, done=[False, True, False, False])
     np.testing.assert_allclose(bonus, [10.0, 1 / 1.1, 10.0, 1 / 1.1], rtol=1e-5)
     t = e3b()
-    tr = make_transition(phi[:2], phi[:2])
+    tr = make_transition(np.zeros((2, 2)), phi[:2])
     state = t.init(jax.random.PRNGKey(0), tr)
     out, _ = jax.vmap(lambda lam: t.apply(state, tr, {"lambda": lam}))(jnp.asarray([0.1, 0.5]))
     np.testing.assert_allclose(out["e3b"][:, 0], [10.0, 2.0], rtol=1e-5)

@@ -139,13 +139,20 @@ def angle_potential(obs):
     return -jnp.abs(obs[:, 0])
 
 
+def apply_chain(*transforms):
+    transform = chain(*transforms)
+    tr = step([1.0, -2.0], obs=jnp.asarray([[0.5, 0.0], [-0.25, 0.0]]))
+    return transform.apply(transform.init(jax.random.PRNGKey(0), tr), tr)
+
+
 def test_nonlinear_after_shaping_warns_once_and_before_does_not():
     with pytest.warns(UserWarning, match="after potential shaping") as record:
-        chain(potential_shaping(angle_potential), clip("shaping"), symlog("shaping"))
+        apply_chain(potential_shaping(angle_potential), clip("shaping"), symlog("shaping"))
     assert len([w for w in record if "potential shaping" in str(w.message)]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        chain(clip(), symlog(), potential_shaping(angle_potential), normalize_returns("shaping"), scale("shaping"))
+        apply_chain(clip(), symlog(), potential_shaping(angle_potential), normalize_returns("shaping"),
+                    scale("shaping"))
 
 
 def test_scale_is_vmappable_over_its_factor_in_one_compile():

@@ -9,12 +9,19 @@ transition. It is paid in one of two ways:
   task when the automaton *is* the specification); NOT_INVARIANT. A raw bonus on an
   automaton with a cycle can be farmed by looping.
 - `mode="shaping"`: potential shaping over the automaton state,
-  F = γ·Φ(u′)·(1 − terminated) − Φ(u), with Φ(u) = −V(u) and V computed at build time
-  by value iteration over the automaton treated as a deterministic MDP whose actions are
-  the labels: V(u) = max_l [R(u, l) + γ_vi·V(δ(u, l))], V(terminal) = 0 (the "automated
-  reward shaping" of Toro Icarte et al. 2022 and of their reference code). Being
-  potential-based (Ng et al. 1999) it is POLICY_INVARIANT, and no loop can farm it:
-  the discounted sum over any stretch telescopes to γ^k·Φ(u_k) − Φ(u_0).
+  F = γ·Φ(u′)·(1 − terminated) − Φ(u), with Φ(u) = sign·V(u) and V computed at build
+  time by value iteration over the automaton treated as a deterministic MDP whose
+  actions are the labels: V(u) = max_l [R(u, l) + γ_vi·V(δ(u, l))], V(terminal) = 0
+  (the "automated reward shaping" of Toro Icarte et al. 2022). Being potential-based
+  (Ng et al. 1999) it is POLICY_INVARIANT for either sign, and no loop can farm it: the
+  discounted sum over any stretch telescopes to γ^k·Φ(u_k) − Φ(u_0).
+
+  The sign decides how learning goes. With the default Φ = +V, an optimistic estimate of
+  the value still to come, progress through the automaton pays γ·V(u′) − V(u) > 0
+  (on a key-door machine with γ_vi = 0.9 and γ = 0.99, picking up the key pays +0.09).
+  `sign=-1` gives Φ = −V, the choice of Toro Icarte et al.'s reference code, made for
+  tabular Q-learning with optimistically initialised Q-values; for learners whose values
+  start near 0 (PPO, SAC) it pays *against* progress (−0.09 for the key).
 
 An extra terminal automaton state (index U, potential 0) is appended: an edge marked
 `-1` in the table leads to it, and the automaton goes to it whenever the env
@@ -24,8 +31,9 @@ episode. `observe` exposes a one-hot of u (U + 1 features) for the policy.
 
 `subgoal_sequence(p_0, ..., p_{K−1})` is the common special case of K subgoals that
 must be reached in order: stage k advances to k + 1 when p_k(s′) holds (at most one
-stage per step), and Φ(k) = c·k is paid as shaping (REWARDS.md: progress as a potential
-keeps invariance; a raw completion bonus does not).
+stage per step), and Φ(k) = c·k is paid as shaping: progress as a potential keeps
+invariance (Ng et al. 1999); a raw completion bonus does not, and can be farmed. Its
+potential grows with progress, like the default Φ = +V of `reward_machine`.
 
 Labelling functions are read from the *next* observation (`transition.next_obs`, the
 true one at an episode end), or from `(next_obs, info)` with `with_info=True`.
@@ -143,6 +151,7 @@ def reward_machine(
     initial: int = 0,
     value_gamma: float = 0.9,
     scale: float = 1.0,
+    sign: int = 1,
     with_info: bool = False,
     name: str = "automaton",
     coef: float = 1.0,
@@ -157,12 +166,15 @@ def reward_machine(
       delta: the transition table δ [U][L] of next states; `-1` is the terminal state.
       rewards: edge rewards R [U][L] (default 0).
       mode: "reward" pays r = scale·R(u, l) (NOT_INVARIANT); "shaping" pays
-        F = γ·Φ(u′)·(1 − terminated) − Φ(u), Φ = scale·(−V), V from
+        F = γ·Φ(u′)·(1 − terminated) − Φ(u), Φ = scale·sign·V, V from
         `automaton_values` with discount `value_gamma` (POLICY_INVARIANT).
       initial: the automaton state at each episode start.
       value_gamma: discount of the build-time value iteration (not the learner's γ,
         which the shaping formula takes from `transition.gamma`).
       scale: the traced hparam `"scale"` multiplying the edge rewards / the potential.
+      sign: +1 (default): Φ = +V, progress pays; -1: Φ = −V, Toro Icarte et al.'s
+        variant for optimistically initialised tabular Q-learning (see the module
+        docstring). Both keep the optimal policy.
       name, coef: the stream's name (also the transform's) and default weight.
 
     State (episodic): `u` [num_envs] int32. `observe`: one-hot of u, U + 1 features.
@@ -179,16 +191,17 @@ def reward_machine(
     rewards = np.zeros(delta.shape) if rewards is None else np.asarray(rewards, np.float64)
     if rewards.shape != delta.shape:
         raise ConfigError(f"rewards must have the shape of delta {delta.shape}, got {rewards.shape}")
+    if sign not in (1, -1):
+        raise ConfigError(f"sign must be +1 (Φ = +V) or -1 (Φ = −V), got {sign!r}")
     if not 0.0 <= value_gamma < 1.0:
         raise ConfigError(f"value_gamma must be in [0, 1) for value iteration to converge, got {value_gamma}")
 
     terminal = num_states
     full_delta = np.vstack([np.where(delta < 0, terminal, delta), np.full((1, num_labels), terminal)])
     full_rewards = np.vstack([rewards, np.zeros((1, num_labels))])
-    neg_values = -automaton_values(full_delta, full_rewards, value_gamma)
     table_delta = jnp.asarray(full_delta, jnp.int32)
     table_rewards = jnp.asarray(full_rewards, jnp.float32)
-    table_phi = jnp.asarray(neg_values, jnp.float32)
+    table_phi = jnp.asarray(sign * automaton_values(full_delta, full_rewards, value_gamma), jnp.float32)
 
     labels_of = as_obs_info_fn(label_fn, with_info)
 

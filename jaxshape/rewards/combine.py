@@ -3,8 +3,14 @@
 `chain(a, b, c)` applies `a`, then `b` on the streams `a` produced, then `c`. Its state
 is the tuple of the members' states; its hparams a dict keyed by member name
 (`{"shaping": {...}, "rnd": {...}}`), so a sweep can address `reward.rnd.coef`.
-A non-linear transform (clip, symlog) after potential shaping breaks shaping's policy
-invariance (Ng et al. 1999); `chain` warns once when it is built that way.
+A non-linear transform (clip, symlog) applied to a stream that potential shaping wrote
+breaks shaping's policy invariance (Ng et al. 1999); `chain` warns once, when it first
+applies (or is traced), if a member does so. Which streams a member writes is seen in
+that call: those whose array it replaced. A stream is shaped when a policy-invariant
+member with streams of its own (`potential_shaping`, a reward machine paid as shaping)
+wrote it, or when a positive-scale member (`sum_streams`) added it after the shaping
+(it may hold the shaping term). A non-linear transform on any other stream (clipping
+the extrinsic reward, say) keeps the shaping invariant and raises no warning.
 """
 
 from __future__ import annotations
@@ -29,34 +35,33 @@ def _unique_names(transforms: tuple[RewardTransform, ...]) -> list[str]:
     return names
 
 
-def _warn_if_nonlinear_after_shaping(transforms: tuple[RewardTransform, ...]) -> None:
-    shaped = False
-    for t in transforms:
-        if t.nonlinear and shaped:
-            warnings.warn(
-                f"reward chain applies {t.name!r} after potential shaping: a non-linear transform "
-                "after shaping changes the optimal policy; put it before the shaping",
-                stacklevel=3,
-            )
-            return
-        shaped = shaped or (t.invariance == POLICY_INVARIANT and bool(t.streams))
-
-
 def chain(*transforms: RewardTransform) -> RewardTransform:
     """Apply `transforms` in order; each sees the streams made before it."""
     transforms = tuple(transforms)
     names = _unique_names(transforms)
-    _warn_if_nonlinear_after_shaping(transforms)
+    warned = []
 
     def init(key, example):
         keys = jax.random.split(key, len(transforms))
         return tuple(t.init(k, example) for t, k in zip(transforms, keys))
 
     def apply_fn(state, transition, rewards, hparams):
-        new_state = []
+        new_state, shaped = [], set()
         for t, name, s in zip(transforms, names, state):
+            before = rewards
             rewards, s = t.apply_fn(s, transition, rewards, hparams[name])
             new_state.append(s)
+            written = {k for k, r in rewards.items() if before.get(k) is not r}
+            if t.nonlinear and written & shaped and not warned:
+                warned.append(t.name)
+                warnings.warn(
+                    f"reward chain applies {t.name!r} to the potential-shaped stream(s) {sorted(written & shaped)}: "
+                    "a non-linear transform after potential shaping changes the optimal policy; put it before "
+                    "the shaping", stacklevel=2)
+            if t.invariance == POLICY_INVARIANT and t.streams:
+                shaped |= written
+            elif t.invariance == POSITIVE_SCALE and shaped:
+                shaped |= written - set(before)  # a new stream (a sum) may hold the shaping
         return rewards, tuple(new_state)
 
     def update(state, batch, key, hparams):

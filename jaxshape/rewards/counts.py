@@ -3,7 +3,10 @@
     b(s′) = β / √n(φ(s′))
 
 `n` counts visits of the hash bucket φ(s′), the visit of this step included (so the n-th
-visit of a cell pays β/√n). φ is either
+visit of a cell pays β/√n). The first observation s_0 of each episode counts as a visit
+too: the transform does not see the reset, so where an episode ended it marks the env
+`fresh`, and the next step, whose `transition.obs` is the new episode's s_0, counts that
+observation before its own s′. φ is either
 
 - `"tabular"`: an index function of the observation (default: the arg-max of the
   flattened observation, which is the cell of a one-hot grid such as DeepSea), or
@@ -69,6 +72,7 @@ def simhash_index(projection: jax.Array, weights: jax.Array, obs: jax.Array, tab
 @struct.dataclass
 class CountState:
     table: jax.Array  # int32 [table_size] (global) or [num_envs, table_size] (episodic)
+    fresh: jax.Array  # [num_envs] bool: this env's next `transition.obs` starts an episode
     projection: jax.Array  # SimHash A, [k, D] ([0, 0] for tabular)
     weights: jax.Array  # SimHash bit weights, [k]
 
@@ -122,23 +126,21 @@ def count_bonus(
     def init(key, example: Transition):
         projection, weights, size = init_index(key, example.next_obs)
         shape = (example.reward.shape[0], size) if episodic else (size,)
-        return CountState(jnp.zeros(shape, jnp.int32), projection, weights)
+        fresh = jnp.ones(example.reward.shape, bool)
+        return CountState(jnp.zeros(shape, jnp.int32), fresh, projection, weights)
 
     def apply_fn(state: CountState, transition: Transition, rewards, hparams):
         size = state.table.shape[-1]
+        firsts = index(state.projection, state.weights, transition.obs, size)  # counted where `fresh`
         cells = index(state.projection, state.weights, transition.next_obs, size)
-        if episodic:
-            envs = jnp.arange(cells.shape[0])
-            table = state.table.at[envs, cells].add(1)
-            n = table[envs, cells]
-        else:
-            table = state.table.at[cells].add(1)
-            n = table[cells]
+        at = (jnp.arange(cells.shape[0]),) if episodic else ()
+        table = state.table.at[at + (firsts,)].add(state.fresh.astype(jnp.int32))
+        table = table.at[at + (cells,)].add(1)
+        n = table[at + (cells,)]
         bonus = hparams["beta"] * jax.lax.rsqrt(n.astype(jnp.float32))
-        new_state = state.replace(table=table)
         if episodic:  # the visit that ended the episode counted; the next episode starts empty
-            new_state = new_state.replace(table=reset_where(transition.done, table, jnp.zeros_like(table)))
-        return {**rewards, stream: bonus}, new_state
+            table = reset_where(transition.done, table, jnp.zeros_like(table))
+        return {**rewards, stream: bonus}, state.replace(table=table, fresh=transition.done)
 
     def update(state, batch, key, hparams):
         state, _ = no_update(state, batch, key, hparams)

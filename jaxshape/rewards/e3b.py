@@ -1,19 +1,25 @@
 """Exploration via Elliptical Episodic Bonuses (E3B; Henaff et al. 2022, arXiv:2210.05805).
 
-    b_t = φ(s_{t+1})ᵀ C_t⁻¹ φ(s_{t+1}),   C_0 = λI (λ = 0.1),   C_{t+1} = C_t + φφᵀ
+    b_t = φ(s_{t+1})ᵀ C_t⁻¹ φ(s_{t+1}),   C_0 = λI + φ(s_0)φ(s_0)ᵀ (λ = 0.1),   C_{t+1} = C_t + φφᵀ
 
-One C⁻¹ per env, kept in episodic state and reset to I/λ where the episode ended. C⁻¹ is
-updated by the Sherman–Morrison rank-1 formula (`sherman_morrison`):
+One C⁻¹ per env, kept in episodic state. The episode's first observation s_0 enters C at
+the reset, with no bonus of its own, as in the code released with the paper: a first
+step that stays on s_0 pays ‖φ_0‖²/(λ + ‖φ_0‖²) < 1, not the ‖φ_0‖²/λ of a new state. The
+transform does not see the reset: where an episode ended it marks C⁻¹ `fresh`, and the
+next step, whose `transition.obs` is the new episode's first observation, rebuilds
+C⁻¹ = (λI + φ(s_0)φ(s_0)ᵀ)⁻¹ before its bonus. C⁻¹ is updated by the Sherman–Morrison
+rank-1 formula (`sherman_morrison`):
 
     (C + φφᵀ)⁻¹ = C⁻¹ − (C⁻¹φ)(C⁻¹φ)ᵀ / (1 + φᵀC⁻¹φ)
 
 By the matrix determinant lemma det(C + φφᵀ) = det C·(1 + φᵀC⁻¹φ), so
-Σ_t log(1 + b_t) = logdet C_T − d·log λ: the same update gives the marginal gains of the
-log-det submodular objective (`submodular.logdet_coverage`).
+Σ_t log(1 + b_t) = logdet C_T − logdet C_0: the same update gives the marginal gains of
+the log-det submodular objective (`submodular.logdet_coverage`).
 
 φ is an `Embedding`: the flattened observation (`"identity"`), a fixed Gaussian random
 projection (`"random"`), or an encoder trained by inverse dynamics as in ICM / the paper
-(`"inverse_dynamics"`). λ is a traced hparam: a fresh C⁻¹ is built from it on first use.
+(`"inverse_dynamics"`). λ is a traced hparam: C⁻¹ is rebuilt from it at each episode's
+first step.
 """
 
 from __future__ import annotations
@@ -39,14 +45,16 @@ def sherman_morrison(c_inv: jax.Array, phi: jax.Array) -> tuple[jax.Array, jax.A
     return c_inv - jnp.outer(u, u) / (1.0 + b), b
 
 
-def elliptical_step(c_inv, fresh, phi, done, lam):
-    """Batched step over envs: C⁻¹ [N, d, d] (replaced by I/λ where `fresh`), φ [N, d].
+def elliptical_step(c_inv, fresh, phi_first, phi, done, lam):
+    """Batched step over envs: C⁻¹ [N, d, d], φ(s) and φ(s′) [N, d].
 
-    Returns (bonus b [N], new C⁻¹, new fresh): where `done`, the next step starts from I/λ."""
+    Where `fresh`, C⁻¹ restarts as (λI + φ(s)φ(s)ᵀ)⁻¹, s being the episode's first
+    observation (elsewhere the rank-1 step on φ = 0 leaves C⁻¹ as it is). Returns
+    (bonus b [N] of s′, new C⁻¹, new fresh = `done`)."""
     eye = jnp.eye(phi.shape[-1], dtype=jnp.float32) / lam
     c_inv = jnp.where(fresh[:, None, None], eye, c_inv)
+    c_inv, _ = jax.vmap(sherman_morrison)(c_inv, phi_first * fresh[:, None])
     c_inv, bonus = jax.vmap(sherman_morrison)(c_inv, phi)
-    c_inv = jnp.where(done[:, None, None], eye, c_inv)
     return bonus, c_inv, done
 
 
@@ -103,7 +111,7 @@ class Embedding:
 @struct.dataclass
 class EllipticalState:
     c_inv: jax.Array  # [num_envs, d, d], episodic
-    fresh: jax.Array  # [num_envs] bool: C⁻¹ must restart from I/λ before its next use
+    fresh: jax.Array  # [num_envs] bool: the next step starts an episode; C⁻¹ restarts from its s_0
     embed: Any  # embedding parameters, persistent and shared
 
 
@@ -118,8 +126,9 @@ def elliptical_init(embedding: Embedding, key: jax.Array, example: Transition) -
 
 def elliptical_apply(embedding: Embedding, state: EllipticalState, transition: Transition, lam):
     """(b = φᵀC⁻¹φ [N], new state) for φ = φ(s′) of this step."""
+    phi_first = embedding(state.embed, transition.obs)  # used where `fresh`: s is the episode's s_0
     phi = embedding(state.embed, transition.next_obs)
-    bonus, c_inv, fresh = elliptical_step(state.c_inv, state.fresh, phi, transition.done, lam)
+    bonus, c_inv, fresh = elliptical_step(state.c_inv, state.fresh, phi_first, phi, transition.done, lam)
     return bonus, state.replace(c_inv=c_inv, fresh=fresh)
 
 
@@ -166,7 +175,8 @@ def e3b(
     stream: str = "e3b",
     name: str = "e3b",
 ) -> RewardTransform:
-    """E3B episodic elliptical bonus φᵀC⁻¹φ as stream `stream` (Henaff et al. 2022).
+    """E3B episodic elliptical bonus φᵀC⁻¹φ as stream `stream` (Henaff et al. 2022), with
+    C = λI + Σ φφᵀ over the episode's observations so far, its first one included.
 
     Traced hparams: `lambda` (ridge λ of C_0 = λI) and, with a learned embedding, `lr`.
     """

@@ -3,11 +3,18 @@
 The objective of an episode is F(S), S the set of states visited, for a monotone
 submodular F with F(∅) = 0. The per-step reward is the marginal gain
 
-    r_t = F(S_t ∪ {s_{t+1}}) − F(S_t),        S in episodic state, reset at episode end,
+    r_t = F(S_t ∪ {s_{t+1}}) − F(S_t),    S_0 = {s_0},    S in episodic state,
 
-so Σ_t r_t = F(S_T) − F(S_0) telescopes; policy gradient on these rewards is SubPO.
+so Σ_t r_t = F(S_T) − F({s_0}) telescopes; policy gradient on these rewards is SubPO.
+The episode's first observation s_0 is in S, so stepping back onto it pays nothing. The
+transforms do not see the reset: at an episode end S is emptied, and the next step,
+whose `transition.obs` is the new episode's s_0, puts that observation in S before it
+pays for s′. (Coverage and facility location add `obs` at every step, which later in the
+episode changes nothing; log-det adds it at the episode's first step only, as E3B does.)
+
 Because r depends on history, each transform can expose a summary of S to the policy
-(`observe`). Objectives:
+(`observe`); at s_0 itself, before its first step, that summary is the empty set's.
+Objectives:
 
 - `coverage`: weighted coverage F(S) = Σ_c w_c·1[c covered], a boolean mask over the
   cells of a grid (or a discretised continuous space); a visit covers the cells within
@@ -22,7 +29,9 @@ Because r depends on history, each transform can expose a summary of S to the po
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -39,29 +48,47 @@ Locate = Callable[[Transition], jax.Array]
 
 
 # ------------------------------------------------------------------ locating cells
-def grid_locator(shape: Sequence[int], low: Any = 0.0, high: Any = 1.0, dims: Sequence[int] | None = None) -> Locate:
-    """Cell coordinates [N, len(shape)] of s′ in a box [low, high] cut into `shape` cells.
+@dataclasses.dataclass(frozen=True)
+class Locator:
+    """Grid cells [N, ndim] of a transition's states: `locator(transition)` those of the
+    next observation s′, `locator.start(transition)` those of the observation s (used for
+    an episode's first observation s_0). `start` is None where s cannot be located: a
+    cell the env reports in the step's info exists for s′ only."""
 
-    Reads the features `dims` (default the first len(shape)) of the flattened next obs;
+    next: Locate
+    start: Locate | None = None
+
+    def __call__(self, transition: Transition) -> jax.Array:
+        return self.next(transition)
+
+
+def grid_locator(shape: Sequence[int], low: Any = 0.0, high: Any = 1.0, dims: Sequence[int] | None = None) -> Locator:
+    """Cell coordinates [N, len(shape)] of an observation in a box [low, high] cut into
+    `shape` cells: of s′ when called, of s through `start`.
+
+    Reads the features `dims` (default the first len(shape)) of the flattened obs;
     positions outside the box go to the border cells."""
     shape_arr = np.asarray(shape, np.int32)
     dims = tuple(range(len(shape))) if dims is None else tuple(dims)
 
-    def locate(transition: Transition) -> jax.Array:
-        x = flatten_obs(transition.next_obs)[:, dims]
+    def cells(obs: jax.Array) -> jax.Array:
+        x = flatten_obs(obs)[:, dims]
         frac = (x - jnp.asarray(low, jnp.float32)) / (jnp.asarray(high, jnp.float32) - jnp.asarray(low, jnp.float32))
         return jnp.clip(jnp.floor(frac * shape_arr).astype(jnp.int32), 0, shape_arr - 1)
 
-    return locate
+    return Locator(next=lambda t: cells(t.next_obs), start=lambda t: cells(t.obs))
 
 
-def info_locator(shape: Sequence[int], key: str = "cell") -> Locate:
-    """Cell coordinates from a flat cell index the env reports in `info[key]`."""
+def info_locator(shape: Sequence[int], key: str = "cell") -> Locator:
+    """Cell coordinates of s′ from a flat cell index the env reports in `info[key]`.
+
+    No `start`: the info belongs to s′, and s_0 has none. Where the observation gives
+    the cell, add one: `Locator(info_locator(shape), start=grid_locator(shape).start)`."""
 
     def locate(transition: Transition) -> jax.Array:
         return jnp.stack(jnp.unravel_index(transition.info[key].astype(jnp.int32), tuple(shape)), axis=-1)
 
-    return locate
+    return Locator(next=locate)
 
 
 def patch_offsets(radius: float, ndim: int) -> np.ndarray:
@@ -129,7 +156,9 @@ def coverage(
     Args:
       shape: the grid of cells, e.g. (8, 8).
       locate: `transition -> int [N, len(shape)]` cell of s′; default `grid_locator(shape)`
-        (next obs positions in [0, 1]).
+        (obs positions in [0, 1]). Its `start` (see `Locator`) places the episode's
+        first observation in S; a locator without one (`info_locator`, a plain
+        function) leaves S_0 = ∅, so returning to the start cell pays, with a warning.
       radius: each visit covers the cells within this Euclidean distance (in cells).
       weights: per-cell weights (default 1: integer rewards, F = number of cells covered).
       observe: expose the mask (flattened, block-averaged by `downsample_factor`) to the policy.
@@ -140,18 +169,24 @@ def coverage(
     offsets = patch_offsets(radius, len(shape))
     w = _check_weights(weights, shape)
     num_cells = int(np.prod(shape))
+    locate_start = getattr(locate, "start", None)
+    if locate_start is None:
+        warnings.warn("coverage: the cell locator has no `start` to place an episode's first observation, so "
+                      "S_0 = ∅ and returning to the start cell pays; see `submodular.Locator`", stacklevel=2)
 
     def init(key, example: Transition):
         del key
         return CoverageState(jnp.zeros((example.reward.shape[0], num_cells), bool))
 
     def apply_fn(state: CoverageState, transition: Transition, rewards, hparams):
-        cells = patch_cells(locate(transition), shape, offsets)
-        envs = jnp.arange(cells.shape[0])[:, None]
-        mask = state.mask.at[envs, cells].set(True, mode="drop")
-        gain = coverage_value(mask & ~state.mask, w)
-        mask = reset_where(transition.done, mask, jnp.zeros_like(mask))
-        return {**rewards, stream: hparams["scale"] * gain}, CoverageState(mask)
+        envs = jnp.arange(transition.reward.shape[0])[:, None]
+        mask = state.mask
+        if locate_start is not None:  # s: the episode's s_0 at its first step, already in S later
+            mask = mask.at[envs, patch_cells(locate_start(transition), shape, offsets)].set(True, mode="drop")
+        covered = mask.at[envs, patch_cells(locate(transition), shape, offsets)].set(True, mode="drop")
+        gain = coverage_value(covered & ~mask, w)
+        covered = reset_where(transition.done, covered, jnp.zeros_like(covered))
+        return {**rewards, stream: hparams["scale"] * gain}, CoverageState(covered)
 
     def observe_fn(state: CoverageState):
         if downsample_factor == 1:
@@ -206,7 +241,7 @@ def additive_visits(
 # ------------------------------------------------------------------ facility location
 @struct.dataclass
 class FacilityState:
-    best: jax.Array  # [num_envs, V]: max_{s∈S} k(v, φ(s)), 0 for S = ∅; episodic
+    best: jax.Array  # [num_envs, V]: max_{s∈S} k(v, φ(s)), 0 for S = ∅ (after an episode end); episodic
 
 
 def facility_location(
@@ -239,11 +274,13 @@ def facility_location(
         return FacilityState(jnp.zeros((example.reward.shape[0], pts.shape[0]), jnp.float32))
 
     def apply_fn(state: FacilityState, transition: Transition, rewards, hparams):
-        x = embed(transition.next_obs)
-        sq = jnp.sum((x[:, None, :] - pts[None]) ** 2, axis=-1)
-        sim = jnp.exp(-sq / (2.0 * hparams["bandwidth"] ** 2))
-        best = jnp.maximum(state.best, sim)
-        inc = best - state.best
+        def similarity(obs):  # k(v, φ(obs)) [N, V]
+            sq = jnp.sum((embed(obs)[:, None, :] - pts[None]) ** 2, axis=-1)
+            return jnp.exp(-sq / (2.0 * hparams["bandwidth"] ** 2))
+
+        before = jnp.maximum(state.best, similarity(transition.obs))  # s: the episode's s_0 at its first step
+        best = jnp.maximum(before, similarity(transition.next_obs))
+        inc = best - before
         gain = inc.sum(-1) if w is None else (inc * w).sum(-1)
         best = reset_where(transition.done, best, jnp.zeros_like(best))
         return {**rewards, stream: hparams["scale"] * gain}, FacilityState(best)
@@ -277,7 +314,8 @@ def logdet_coverage(
     stream: str = "logdet",
     name: str = "logdet",
 ) -> RewardTransform:
-    """Log-det marginal gains r_t = log(1 + φᵀC_t⁻¹φ), C_0 = λI, sharing E3B's rank-1 update.
+    """Log-det marginal gains r_t = log(1 + φᵀC_t⁻¹φ), C_0 = λI + φ(s_0)φ(s_0)ᵀ, sharing
+    E3B's rank-1 update (and its handling of the episode's first observation).
 
     Traced hparams: `lambda`, `scale` (and `lr` with a learned embedding)."""
     emb = Embedding(embedding, dim, num_actions)
