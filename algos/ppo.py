@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
 from jaxshape.envs import own_info, reset_batch, resolve, step_batch
 from jaxshape.episodes import EpisodeStats
@@ -130,6 +129,8 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
 
 
 def action_head(config: PPOConfig, env: Any, env_params: Any) -> Categorical | Gaussian:
+    from gymnax.environments import spaces  # imported here: gymnax loads every env it has
+
     space = env.action_space(env_params)
     if isinstance(space, spaces.Discrete):
         return Categorical(int(space.n))
@@ -207,7 +208,7 @@ class PPO:
 
         return evaluate(
             self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
-            self.transform, hp.reward, jnp.zeros(self._action_shape(), self._action_dtype()), hp.gamma,
+            self.transform, hp.reward, self.example_action(), hp.gamma,
         )
 
     def _step_envs(self, keys, env_state, action):
@@ -217,7 +218,7 @@ class PPO:
     def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
         """A zero transition with the exact shapes the rollout produces."""
         n = self.config.num_envs
-        action = jnp.zeros((n,) + self._action_shape(), self._action_dtype())
+        action = self.example_action((n,))
         keys = jax.random.split(jax.random.PRNGKey(0), n)
         info = jax.eval_shape(self._step_envs, keys, env_state, action)[-1]
         return Transition(
@@ -253,11 +254,10 @@ class PPO:
             update_step=jnp.zeros((), jnp.int32),
         )
 
-    def _action_shape(self) -> tuple[int, ...]:
-        return (self.head.action_dim,) if isinstance(self.head, Gaussian) else ()
-
-    def _action_dtype(self):
-        return jnp.float32 if isinstance(self.head, Gaussian) else jnp.int32
+    def example_action(self, batch: tuple[int, ...] = ()) -> jax.Array:
+        """Zero actions of the env's action shape and dtype, with leading `batch` dims."""
+        gaussian = isinstance(self.head, Gaussian)
+        return jnp.zeros(batch + ((self.head.action_dim,) if gaussian else ()), jnp.float32 if gaussian else jnp.int32)
 
     # ----------------------------------------------------------------- rollout
     def _rollout(self, state: PPOState, hp: PPOHParams):

@@ -1,6 +1,6 @@
 """Generalised advantage estimation with termination and truncation kept apart.
 
-Schulman et al. 2016, with DESIGN.md's rule. For step t with true next state s′_t:
+Schulman et al. 2016, with the termination rule of `jaxshape.types.Transition`. For step t with true next state s′_t:
     δ_t = r_t + γ·(1 − terminated_t)·V(s′_t) − V(s_t)
     A_t = δ_t + γλ·(1 − done_t)·A_{t+1},   done_t = terminated_t ∨ truncated_t
     target_t = A_t + V(s_t)

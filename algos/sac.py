@@ -22,7 +22,7 @@ Losses, for a minibatch (s, a, r, s′, terminated) with a′ ~ π(·|s′), ã 
 
 s′ is the TRUE next observation (`final_observation` where the episode ended), so the
 target bootstraps through time-limit truncation and stops only at termination
-(DESIGN.md's rule). The actor is a tanh-squashed Gaussian: u ~ N(μ(s), σ(s)),
+(the rule of `jaxshape.types.Transition`). The actor is a tanh-squashed Gaussian: u ~ N(μ(s), σ(s)),
 a = tanh(u) ∈ [−1, 1]^|A|, log π(a|s) = log N(u) − Σ log(1 − tanh²u), and the env receives
 low + (a + 1)/2 · (high − low); critics see a (the [−1, 1] action), and log π is that of
 a, so H̄ = −|A| means the same for every action range (as in Stable-Baselines3).
@@ -49,7 +49,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from gymnax.environments import spaces
 
 from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
@@ -269,6 +268,8 @@ def validate(config: SACConfig, env: Any, env_params: Any) -> None:
 
 
 def action_bounds(env: Any, env_params: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    from gymnax.environments import spaces  # imported here: gymnax loads every env it has
+
     space = env.action_space(env_params)
     if isinstance(space, spaces.Box) and len(space.shape) == 1:
         low = tuple(float(x) for x in jnp.broadcast_to(space.low, space.shape))

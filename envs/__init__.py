@@ -7,9 +7,18 @@
 `make(name)` returns `(env, params)` for gymnax ids, `brax/<name>` and native envs.
 """
 
-from jaxshape.envs.legacy import LegacyGymnaxAdapter
 from jaxshape.envs.registry import UnknownEnvError, list_envs, make, register, resolve
 from jaxshape.envs.vector import own_info, reset_batch, step_batch
+
+
+
+def __getattr__(name):
+    if name == "LegacyGymnaxAdapter":  # imported on first use: gymnax loads every env it has
+        from jaxshape.envs.legacy import LegacyGymnaxAdapter
+
+        return LegacyGymnaxAdapter
+    raise AttributeError(f"module 'jaxshape.envs' has no attribute {name!r}")
+
 
 __all__ = ["LegacyGymnaxAdapter", "UnknownEnvError", "list_envs", "make", "own_info", "register", "reset_batch",
            "resolve", "step_batch"]

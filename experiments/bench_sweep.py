@@ -1,13 +1,15 @@
-"""A 64-configuration PPO sweep on CartPole-v1 against sequential runs and rejax.
+"""The sweep job against the engine: a PPO sweep on CartPole-v1 run by
+`jaxshape.sweep.run_sweep` (checkpoints after every chunk, greedy evaluation at the end,
+metrics.jsonl and TensorBoard logs per batch, results tables and plot) against the bare
+`jit(vmap(PPO.train))` over the same members, sequential runs, and rejax.
 
 Settings (identical for every system): 16 envs x 128 steps, 8 epochs x 8 minibatches,
-64x64 tanh actor and critic, 500k env steps per member. The sweep is 8 learning rates x
-8 entropy coefficients, one seed each, run by `jaxshape.sweep.run_sweep` (one
-compilation, members sharded over the local devices). "Sequential" trains the same
-code one member at a time; only `--sequential-runs` of them are timed and the total for
-all members is extrapolated (the output says so). rejax's vmapped PPO runs in its own
-virtual environment ($PEERS_DIR/rejax, default /tmp/jaxshape-peers; see experiments/peers/).
-Compile time is reported apart from run time.
+64x64 tanh actor and critic, 500k env steps per member. The members are learning rates x
+entropy coefficients, one seed each. "Sequential" trains the same code one member at a
+time; only `--sequential-runs` of them are timed and the total for all members is
+extrapolated (the output says so). rejax's vmapped PPO runs in its own virtual
+environment ($PEERS_DIR/rejax, default /tmp/jaxshape-peers; see experiments/peers/).
+Every system runs in its own process; compile time is reported apart from run time.
 
     python experiments/bench_sweep.py                          # 64 members
     python experiments/bench_sweep.py --members 512 2048       # e.g. on a GPU
@@ -47,8 +49,7 @@ def sweep_row(members: int, total_steps: int, max_batch: int | None) -> dict:
     from jaxshape import sweep
 
     spec = sweep.spec_from_dict({"algo": "ppo", "config": {**CONFIG, "total_steps": total_steps},
-                                 "grid": _grid(members), "seeds": 1, "max_batch": max_batch,
-                                 "options": {"eval_every": 0, "eval_episodes": 1, "keep_checkpoints": 1}})
+                                 "grid": _grid(members), "seeds": 1, "max_batch": max_batch})
     with tempfile.TemporaryDirectory() as tmp:
         sweep.run_sweep(spec, Path(tmp) / "sweep", progress=False)
         record = json.loads((Path(tmp) / "sweep" / "sweep.json").read_text())
@@ -60,6 +61,29 @@ def sweep_row(members: int, total_steps: int, max_batch: int | None) -> dict:
             "steps_per_second": steps / report["run_seconds_this_process"],
             "peak_memory_mb": report["peak_memory_per_process"][0]["peak_bytes"] / 2**20,
             "peak_memory_source": report["peak_memory_per_process"][0]["source"], "device": machine()}
+
+
+def vmapped_row(members: int, total_steps: int) -> dict:
+    """The engine alone: one `jit(vmap(PPO.train))` call over the same members."""
+    import jax
+
+    from bench_common import machine, peak_memory_mb, time_compiled
+    from jaxshape import pytree, sweep
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+
+    config = PPOConfig(**{**CONFIG, "hidden_sizes": tuple(CONFIG["hidden_sizes"]), "total_steps": total_steps})
+    grid = _grid(members)
+    spec = sweep.spec_from_dict({"grid": grid, "seeds": 1})
+    configs = sweep.configurations(spec, default_hparams(), PPOConfig)
+    hparams = pytree.stack([sweep.with_values(default_hparams(), c) for c in configs])
+    keys = jax.vmap(jax.random.PRNGKey)(jax.numpy.zeros(len(configs), jax.numpy.uint32))
+    timing = time_compiled(jax.vmap(make_ppo(config).train), keys, hparams)
+    steps = len(configs) * config.num_updates * config.batch_size
+    memory = peak_memory_mb()
+    return {"system": "bare jit(vmap(PPO.train))", "num_agents": len(configs),
+            "compile_seconds": timing["compile_seconds"], "run_seconds": timing["run_seconds"],
+            "steps_per_second": steps / timing["run_seconds"],
+            "peak_memory_mb": memory.get("peak_device_mb", memory["peak_host_rss_mb"]), "device": machine()}
 
 
 def sequential_row(members: int, total_steps: int, runs: int) -> dict:
@@ -109,6 +133,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+WORKERS = {"sweep": lambda a: sweep_row(a.members[0], a.total_steps, a.max_batch),
+           "vmap": lambda a: vmapped_row(a.members[0], a.total_steps),
+           "sequential": lambda a: sequential_row(a.members[0], a.total_steps, a.sequential_runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, nargs="+", default=[64], help="sweep sizes (64, 512, 2048 on GPU)")
@@ -117,12 +146,30 @@ def main() -> None:
     parser.add_argument("--sequential-runs", type=int, default=3, help="sequential runs timed (then extrapolated)")
     parser.add_argument("--no-peers", action="store_true", help="skip rejax")
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return
+
+    from bench_common import run_json_subprocess
+
     rows = []
     for members in args.members:
-        rows.append(sweep_row(members, args.total_steps, args.max_batch))
-        if members == args.members[0]:
-            rows.append(sequential_row(members, args.total_steps, args.sequential_runs))
+        kinds = ["sweep", "vmap"] + (["sequential"] if members == args.members[0] else [])
+        measured = {}
+        for kind in kinds:
+            cmd = [sys.executable, __file__, "--worker", kind, "--members", str(members), "--total-steps",
+                   str(args.total_steps), "--sequential-runs", str(args.sequential_runs)]
+            if args.max_batch:
+                cmd += ["--max-batch", str(args.max_batch)]
+            if row := run_json_subprocess(cmd):
+                measured[kind] = row
+                rows.append(row)
+        if "sweep" in measured and "vmap" in measured:
+            ratio = measured["sweep"]["steps_per_second"] / measured["vmap"]["steps_per_second"]
+            measured["sweep"]["ratio_to_bare_vmap"] = ratio
+            print(f"{members} members: sweep job / bare vmap = {ratio:.3f}x steps/s", flush=True)
         if not args.no_peers and (peer := rejax_row(members, args.total_steps)):
             rows.append(peer)
         print(table(rows), flush=True)

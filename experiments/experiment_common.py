@@ -67,7 +67,7 @@ def run_episodes(
     observing = transform.observe is not None
     zeros = jnp.zeros((num_episodes,), jnp.float32)
     no_flag = jnp.zeros((num_episodes,), bool)
-    action0 = jnp.zeros((num_episodes,) + ppo._action_shape(), ppo._action_dtype())
+    action0 = ppo.example_action((num_episodes,))
     info_shape = jax.eval_shape(
         lambda k, s, a: jax.vmap(env.step, in_axes=(0, 0, 0, None))(k, s, a, env_params),
         jax.random.split(run_key, num_episodes), env_state, action0)[-1]

@@ -24,7 +24,7 @@ for bench in "${@:-ppo sweep brax-sac}"; do
   for b in $bench; do
     case $b in
       ppo) python3 experiments/bench_ppo.py --agents 1 64 2048 --no-peers --out "$OUT_DIR/bench_ppo.json" ;;
-      sweep) python3 experiments/bench_sweep.py --members 64 512 2048 --sequential-runs 1 --no-peers \
+      sweep) python3 experiments/bench_sweep.py --members 64 512 2048 --sequential-runs 1 \
                --json "$OUT_DIR/bench_sweep.json" ;;
       brax-sac) python3 experiments/bench_brax_sac.py --out "$OUT_DIR/bench_brax_sac.json" ;;
       *) echo "unknown benchmark $b: choose ppo, sweep or brax-sac" >&2; exit 2 ;;

@@ -1,6 +1,6 @@
 """Reward machines on KeyDoor-grid: sparse reward vs a subgoal automaton paid as shaping.
 
-    /tmp/venv/bin/python experiments/reward_machine.py [--size 7] [--total-steps N] [--seeds K]
+    python experiments/reward_machine.py [--size 7] [--total-steps N] [--seeds K] [--conditions ...]
 
 KeyDoor-grid (envs/keydoor.py): reach the key, then the door (reward 1, terminates);
 time limit → truncation. Conditions, same PPO config, hparams, seeds and budget:
@@ -10,8 +10,10 @@ time limit → truncation. Conditions, same PPO config, hparams, seeds and budge
   read from the env's info; its stream is potential shaping over the automaton stage,
   Φ(k) = c·k, Φ(terminal) = 0 (policy-invariant), and its one-hot stage is appended to
   the policy input (`observe`);
-- optionally (`--conditions ...,rm`) `sparse + rm(-V)`: `reward_machine(..., mode="shaping")`
-  on the same key/door automaton, whose potential is Φ(u) = −V(u) (see RESULTS.md).
+- optionally (`--conditions ...,rm`) `sparse + rm(+V)`: `reward_machine(..., mode="shaping")`
+  on the same key/door automaton, whose potential is Φ(u) = +V(u) (progress pays);
+- optionally (`rm_icarte`) `sparse + rm(-V)`: the same with `sign=-1`, Φ(u) = −V(u), the
+  variant of Toro Icarte et al.'s code (see RESULTS.md).
 
 Success: a greedy eval episode opens the door (extrinsic reward 1). Time to success: the
 first evaluation at which the greedy success rate is >= 0.9 at two consecutive points.
@@ -65,8 +67,10 @@ def main():
     all_conditions = {
         "sparse": ("sparse", None),
         "subgoals": ("sparse + subgoals", subgoal_sequence(at_key, at_door, c=args.c, with_info=True)),
-        "rm": ("sparse + rm(-V)", reward_machine(key_door_label, delta, rm_rewards, mode="shaping",
+        "rm": ("sparse + rm(+V)", reward_machine(key_door_label, delta, rm_rewards, mode="shaping",
                                                   with_info=True)),
+        "rm_icarte": ("sparse + rm(-V)", reward_machine(key_door_label, delta, rm_rewards, mode="shaping",
+                                                         sign=-1, with_info=True)),
     }
     trackers = {"success": (lambda r, info, term: r > 0.5, "max"), "got_key": (lambda r, info, term: info["has_key"], "max")}
     runs, summary = {}, {}

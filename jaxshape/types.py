@@ -1,4 +1,4 @@
-"""The transition every rollout step records (DESIGN.md, "The transition").
+"""The transition every rollout step records.
 
 `next_obs` is the *true* next observation: where an episode ended it is
 `info["final_observation"]`, never the observation the env reset to. `info` holds the

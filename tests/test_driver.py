@@ -5,7 +5,7 @@ import numpy as np
 
 from jaxshape import pytree
 from jaxshape.algos import PPOConfig, default_hparams, make_ppo
-from jaxshape.driver import Driver
+from jaxshape.run.driver import Driver
 
 
 PPO_SMALL = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, num_epochs=2, num_minibatches=2)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import jaxshape
-from jaxshape import job
+from jaxshape.run import job
 from jaxshape.algos import PPOConfig, default_hparams, make_ppo
-from jaxshape.checkpoint import Checkpoints
-from jaxshape.policy import restore_run
-from jaxshape.runlog import read_metrics
+from jaxshape.run.checkpoints import Checkpoints
+from jaxshape.run.policy import restore_run
+from jaxshape.run.logs import read_metrics
 
 CONFIG = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, num_epochs=1, num_minibatches=2,
                    hidden_sizes=(16, 16))

@@ -1,4 +1,4 @@
-"""GAE with termination and truncation apart (DESIGN.md's rule)."""
+"""GAE with termination and truncation apart."""
 
 import jax
 import jax.numpy as jnp

@@ -10,7 +10,7 @@ import pytest
 
 from jaxshape import pytree
 from jaxshape.algos.sac import SACConfig, default_hparams, make_sac, soft_target
-from jaxshape.driver import Driver
+from jaxshape.run.driver import Driver
 from jaxshape.errors import ConfigError
 from toy_envs import MatrixAction
 

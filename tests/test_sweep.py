@@ -10,7 +10,7 @@ import pytest
 from jaxshape import cli, sweep
 from jaxshape.algos import PPOConfig, default_hparams
 from jaxshape.errors import ConfigError
-from jaxshape.runlog import read_config, read_metrics
+from jaxshape.run.logs import read_config, read_metrics
 
 TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), "--num-epochs", "1",
         "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--no-progress"]
@@ -83,8 +83,8 @@ def test_sweep_batches_pad_compile_once_and_write_outputs(swept):
     assert record["batch_size"] == 5 and [b["members"] for b in record["batches"]] == [[0, 1, 2, 3, 4],
                                                                                       [5, 6, 7, 8, 0]]
     first, second = (json.loads((swept / f"batch-00{i}" / "summary.json").read_text()) for i in (0, 1))
-    # the second batch reuses the first one's training executables (only eval/NaN-check compile)
-    assert second["compile_seconds"] < 0.6 * first["compile_seconds"]
+    # the second batch runs the programs the sweep's driver compiled for the first
+    assert first["compile_seconds"] > 0 and second["compile_seconds"] == 0
     assert record["report"]["peak_memory_per_process"][0]["peak_bytes"] > 50 * 2**20
 
     # each batch folder holds its members' hyperparameters and seeds

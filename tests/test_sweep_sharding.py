@@ -17,7 +17,7 @@ SHARDED_VS_UNSHARDED = textwrap.dedent("""
     import json, jax, numpy as np
     from jaxshape import pytree
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
-    from jaxshape.driver import Driver, members_mesh
+    from jaxshape.run.driver import Driver, members_mesh
     assert len(jax.devices()) == 4
     ppo = make_ppo(PPOConfig(num_envs=4, num_steps=8, total_steps=4 * 8 * 4, num_epochs=1, num_minibatches=2,
                              hidden_sizes=(8,)))
@@ -73,9 +73,9 @@ def _free_port():
 # folder empty, so process 0 may not write sweep.json before every process has checked it
 LATE_PROCESS = textwrap.dedent("""
     import sys, time
-    import jaxshape.sweep as sweep
-    build = sweep._build
-    sweep._build = lambda spec: (time.sleep(10), build(spec))[1]
+    import jaxshape.sweep.execute as execute
+    build = execute._build
+    execute._build = lambda spec: (time.sleep(10), build(spec))[1]
     from jaxshape.cli import main
     sys.exit(main(sys.argv[1:]))
 """)

@@ -1,4 +1,4 @@
-"""Pure, stateful, composable reward transforms (see DESIGN.md and REWARDS.md)."""
+"""Pure, stateful, composable reward transforms."""
 
 from jaxshape.rewards.base import (
     EXTRINSIC,

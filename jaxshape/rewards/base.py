@@ -1,4 +1,4 @@
-"""The reward-transform interface (DESIGN.md, "Reward transforms").
+"""The reward-transform interface.
 
 A `RewardTransform` is a few pure functions, in the way an optax transformation is
 `init`/`update`:

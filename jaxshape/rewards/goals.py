@@ -1,4 +1,4 @@
-"""Goal-conditioned rewards (REWARDS.md, "Goal-conditioned and subgoal rewards").
+"""Goal-conditioned rewards.
 
 With d = ‖g_achieved(s′) − g‖₂ and tolerance ε:
 

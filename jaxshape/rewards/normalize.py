@@ -1,4 +1,4 @@
-"""Normalising and combining reward streams (REWARDS.md, "Normalising and combining").
+"""Normalising and combining reward streams.
 
 - `normalize_returns`: divide a stream by the running std of its discounted return
   (Burda et al. 2018, RND; the `VecNormalize`/`NormalizeReward` reward filter):

@@ -68,7 +68,7 @@ def _num_actions(env_name: str | None) -> int | None:
 
 def _grid(env_name: str | None, args: dict) -> dict:
     """Coverage-style transforms: default to the coverage gridworld's cells."""
-    from jaxshape.rewards.submodular import info_locator
+    from jaxshape.rewards.submodular import Locator, grid_locator, info_locator
 
     env, _ = _env_instance(env_name)
     size = getattr(env, "size", None)
@@ -77,7 +77,9 @@ def _grid(env_name: str | None, args: dict) -> dict:
             raise ConfigError("coverage/visits need shape=... (cells) unless --env is Coverage-grid")
         args["shape"] = (size, size)
     if size is not None:
-        args.setdefault("locate", info_locator(args["shape"], key="cell"))
+        # s′ from the cell the env reports; the episode's first cell from its observation
+        args.setdefault("locate", Locator(info_locator(args["shape"], key="cell").next,
+                                          start=grid_locator(args["shape"]).start))
     return args
 
 
@@ -135,6 +137,26 @@ BUILDERS: dict[str, Callable[[str | None, dict], base.RewardTransform]] = {
     "symlog": _plain("jaxshape.rewards.normalize.symlog"),
 }
 
+# One spec per registered name that trains on the env beside it: the test suite trains
+# each through `jaxshape train` (checkpoint, evaluation, resume), so a name added to
+# BUILDERS without an example here fails the suite.
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "shaping": ("shaping(potential=pole_upright)", "CartPole-v1"),
+    "goal": ("goal(eps=0.1)", "PointGoal-v0"),
+    "count": ("count(beta=0.05)", "DeepSea-bsuite"),
+    "rnd": ("rnd(coef=0.5)", "CartPole-v1"),
+    "icm": ("icm", "CartPole-v1"),
+    "e3b": ("e3b", "CartPole-v1"),
+    "noveld": ("noveld", "CartPole-v1"),
+    "coverage": ("coverage(radius=0)", "Coverage-grid"),
+    "visits": ("visits", "Coverage-grid"),
+    "logdet": ("logdet", "CartPole-v1"),
+    "normalize": ("rnd+normalize(stream=rnd)", "CartPole-v1"),
+    "clip": ("clip", "CartPole-v1"),
+    "scale": ("scale", "CartPole-v1"),
+    "symlog": ("symlog", "CartPole-v1"),
+}
+
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
 
 
@@ -177,9 +199,4 @@ def parse_reward_spec(spec: str, env_name: str | None = None) -> base.RewardTran
     return transforms[0] if len(transforms) == 1 else chain(*transforms)
 
 
-def describe() -> str:
-    """The spec grammar, for `--help`."""
-    return (__doc__ or "").split("\n\n", 2)[-1]
-
-
-__all__ = ["BUILDERS", "POTENTIALS", "parse_reward_spec", "describe"]
+__all__ = ["BUILDERS", "EXAMPLES", "POTENTIALS", "parse_reward_spec"]

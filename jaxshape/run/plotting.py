@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxshape.runlog import read_metrics
+from jaxshape.run.logs import read_metrics
 
 
 def _series(records: list[dict], name: str) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,10 +1,13 @@
 """A training job: members (seeds x hyperparameters) trained in one vmapped, chunked run,
 with everything people look at between chunks.
 
-Between two chunks, in Python: the NaN guard, an orbax checkpoint of the whole state,
+After each chunk, on the host: the NaN guard, an orbax checkpoint of the whole state,
 periodic greedy evaluation, `metrics.jsonl` and TensorBoard events, and the progress
-bar. `resume(run_dir)` restores the newest readable checkpoint and continues; on CPU the
-resumed run ends bitwise equal to an uninterrupted one (tests/test_job.py).
+bar. The host does that work for chunk i while the device already runs chunk i+1 (JAX
+dispatches asynchronously; metrics are fetched one chunk late), so bookkeeping costs
+the device almost nothing. `resume(run_dir)` restores the newest readable checkpoint and
+continues; on CPU the resumed run ends bitwise equal to an uninterrupted one
+(tests/test_job.py).
 
 The run folder:
     config.json          everything needed to rebuild and resume the run
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import json
 import pathlib
 import time
@@ -30,13 +32,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxshape import algorithms
-from jaxshape.checkpoint import Checkpoints
-from jaxshape.driver import Driver
 from jaxshape.errors import ConfigError
-from jaxshape.runlog import RunLog, read_config
+from jaxshape.run import builder
+from jaxshape.run.checkpoints import Checkpoints
+from jaxshape.run.driver import Driver
+from jaxshape.run.logs import RunLog, read_config
 
-DEFAULT_CHUNKS = 10  # progress, checkpoints and logs ten times a run unless --chunk-updates says otherwise
+DEFAULT_CHUNKS = 10  # progress, checkpoints and logs ten times a run unless chunk_updates says otherwise
 EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
 
 
@@ -46,14 +48,28 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class JobOptions:
-    """How the job runs (none of it changes the training result)."""
+    """How the job runs (none of it changes the training result). The CLI makes a flag
+    of each field (`--chunk-updates`, `--eval-every`, ...)."""
 
-    chunk_updates: int | None = None  # updates per compiled chunk (default: a tenth of the run)
-    eval_every: int = 5  # evaluate every this many chunks (and at the end); 0: only at the end
-    eval_episodes: int = 10
-    keep_checkpoints: int = 3
-    progress: bool = True
-    plot: bool = True
+    chunk_updates: int | None = dataclasses.field(
+        default=None, metadata={"help": "updates per compiled chunk between logs and checkpoints "
+                                        "(default: a tenth of the run)", "type": int})
+    eval_every: int = dataclasses.field(
+        default=5, metadata={"help": "evaluate every N chunks and at the end; 0: only at the end", "min": 0})
+    eval_episodes: int = dataclasses.field(default=10, metadata={"help": "greedy episodes per member"})
+    keep_checkpoints: int = dataclasses.field(default=3, metadata={"help": "checkpoints kept on disk"})
+    progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
+    plot: bool = dataclasses.field(default=True, metadata={"help": "write learning_curves.png at the end"})
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value, low = getattr(self, field.name), field.metadata.get("min", 1)
+            if isinstance(value, int) and not isinstance(value, bool) and value < low:
+                raise ConfigError(f"--{field.name.replace('_', '-')} must be {'0 or more' if low == 0 else 'a positive integer'}"
+                                  f", got {value}")
+
+    def chunk_size(self, num_updates: int) -> int:
+        return self.chunk_updates or -(-num_updates // DEFAULT_CHUNKS)
 
 
 def default_run_dir(algo: str, env: str) -> pathlib.Path:
@@ -66,48 +82,23 @@ def broadcast_hparams(hparams: Any, num_members: int) -> Any:
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_members,) + jnp.shape(x)), hparams)
 
 
-def _hparams_to_json(member_hparams: Any) -> dict:
-    return jax.tree.map(lambda x: np.asarray(x).tolist(), dataclasses.asdict(member_hparams))
-
-
-def _hparams_from_json(algo: str, payload: dict) -> Any:
-    _, hparams_cls, _, _ = algorithms.builders(algo)
-    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams_cls(**payload),
-                        is_leaf=lambda x: isinstance(x, list))
-
-
-def build_learner(algo: str, config: dict, reward: str = "") -> Any:
-    """Rebuild a learner from its algorithm name, config dict and reward spec."""
-    from jaxshape.rewards.spec import parse_reward_spec
-
-    config_cls, _, make, _ = algorithms.builders(algo)
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields}
-    transform = parse_reward_spec(reward, config.get("env")) if reward else None
-    return make(config_cls(**kwargs), transform=transform)
-
-
-def _all_finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.stack(leaves).all() if leaves else jnp.bool_(True)
+def make_driver(learner: Any, options: JobOptions, mesh: Any = None) -> Driver:
+    """The driver a job with these options runs (keep it to reuse its compiled programs)."""
+    num_updates = learner.config.num_updates
+    return Driver(learner, num_updates, options.chunk_size(num_updates), mesh=mesh,
+                  eval_episodes=options.eval_episodes)
 
 
 class Job:
     """One run folder's training: fresh (`start`) or continued (`resume`)."""
 
-    def __init__(self, log: RunLog, learner: Any, member_hparams: Any, seeds: Sequence[int], options: JobOptions):
-        self.log, self.learner, self.options = log, learner, options
-        self.member_hparams = member_hparams
+    def __init__(self, log: RunLog, driver: Driver, member_hparams: Any, seeds: Sequence[int], options: JobOptions):
+        self.log, self.driver, self.options = log, driver, options
+        self.learner = driver.learner
+        self.member_hparams = driver.place(member_hparams)
         self.keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
-        config = learner.config
-        self.steps_per_update = config.batch_size
-        target = options.chunk_updates or -(-config.num_updates // DEFAULT_CHUNKS)
-        self.driver = Driver(learner, config.num_updates, target)
+        self.steps_per_update = self.learner.config.batch_size
         self._checkpoints: Checkpoints | None = None
-        self._evaluate = jax.jit(jax.vmap(
-            functools.partial(learner.evaluate, num_episodes=options.eval_episodes), in_axes=(0, 0, None)
-        )) if hasattr(learner, "evaluate") else None
-        self._finite = jax.jit(jax.vmap(lambda state: _all_finite(state.params)))
 
     @property
     def checkpoints(self) -> Checkpoints:
@@ -115,51 +106,64 @@ class Job:
             self._checkpoints = Checkpoints(self.log.dir / "checkpoints", keep=self.options.keep_checkpoints)
         return self._checkpoints
 
-    # ------------------------------------------------------------------ compile
     def compile(self) -> float:
-        start = time.perf_counter()
-        self.driver.compile(self.keys, self.member_hparams)
-        abstract = self.driver.state_shape(self.keys, self.member_hparams)
-        if self._evaluate is not None:
-            eval_key = jax.random.PRNGKey(EVAL_SEED)
-            self._evaluate = self._evaluate.lower(abstract, self.member_hparams, eval_key).compile()
-        self._finite = self._finite.lower(abstract).compile()
-        return time.perf_counter() - start
+        return self.driver.compile(self.keys, self.member_hparams)
 
     # ---------------------------------------------------------------------- run
     def run(self, start_update: int = 0, state: Any = None, compile_seconds: float = 0.0) -> dict[str, Any]:
-        cfg, opts = self.learner.config, self.options
-        total = cfg.num_updates * self.steps_per_update
-        bar = tqdm(total=total, initial=start_update * self.steps_per_update, unit="step",
-                   disable=not opts.progress, desc=f"{self.log.algo} {cfg.env}")
+        """Run the remaining chunks. Chunk i+1 is dispatched before the host handles
+        chunk i (its state is not donated, so both stay readable)."""
+        cfg = self.learner.config
+        bar = tqdm(total=cfg.num_updates * self.steps_per_update, initial=start_update * self.steps_per_update,
+                   unit="step", disable=not self.options.progress, desc=f"{self.log.algo} {cfg.env}")
         started = time.perf_counter()
-        if state is None:
-            state = self.driver.init(self.keys, self.member_hparams)
         try:
-            for done, state, metrics in self.driver.chunks(state, self.member_hparams, start_update):
-                metrics = jax.device_get(metrics)
-                self._guard_finite(done, state, metrics)
-                self.checkpoints.save(done, state)
-                chunk_index = -(-done // self.driver.chunk_size)  # absolute: the same schedule after a resume
-                last = done == cfg.num_updates
-                if self._evaluate is not None and (last or (opts.eval_every and chunk_index % opts.eval_every == 0)):
-                    metrics = self._with_evaluation(done, state, metrics)
-                records = self.log.append(metrics)
-                bar.update(records[-1]["step"] - bar.n)
-                ret = records[-1]["episode_return"]
-                bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return n/a")
-            jax.block_until_ready(state)
+            if state is None:
+                state = self.driver.init(self.keys, self.member_hparams)
+            finished = None  # the chunk the host has yet to handle
+            for first in self.driver.chunk_starts(start_update):
+                state, metrics, finite = self.driver.chunk(state, self.member_hparams, first)
+                done = min(first + self.driver.chunk_size, cfg.num_updates)
+                evaluation = self._evaluate_if_due(done, state)  # queued right behind its chunk
+                if finished is not None:
+                    self._after_chunk(*finished, bar)  # while the device runs this chunk
+                finished = (done, state, metrics, finite, evaluation)
+            if finished is not None:
+                self._after_chunk(*finished, bar)
+            self.checkpoints.wait()
         finally:
             bar.close()
-            self.checkpoints.close()
+            if self._checkpoints is not None:
+                self._checkpoints.close()
             self.log.close()
         run_seconds = time.perf_counter() - started
         return self._finish(start_update, run_seconds, compile_seconds)
 
-    def _guard_finite(self, done: int, state: Any, metrics: dict[str, np.ndarray]) -> None:
+    def _evaluate_if_due(self, done: int, state: Any) -> dict | None:
+        """Dispatch the greedy evaluation after every `eval_every`-th chunk and the last."""
+        chunk_index = -(-done // self.driver.chunk_size)  # absolute: the same schedule after a resume
+        every = self.options.eval_every
+        if done == self.learner.config.num_updates or (every and chunk_index % every == 0):
+            key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
+            return self.driver.evaluate(state, self.member_hparams, key)
+        return None
+
+    def _after_chunk(self, done: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict | None,
+                     bar: tqdm) -> None:
+        """The host's work at a chunk boundary: guard, checkpoint, log."""
+        metrics, finite = jax.device_get((metrics, finite))
+        self._guard_finite(done, finite, metrics)
+        self.checkpoints.save(done, state)
+        if evaluation is not None:
+            metrics = _with_evaluation(metrics, jax.device_get(evaluation))
+        records = self.log.append(metrics)
+        bar.update(records[-1]["step"] - bar.n)
+        ret = records[-1]["episode_return"]
+        bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return n/a")
+
+    def _guard_finite(self, done: int, params_ok: np.ndarray, metrics: dict[str, np.ndarray]) -> None:
         losses = np.stack([np.asarray(v, np.float64) for k, v in metrics.items() if k.startswith("loss")])
         finite_updates = np.isfinite(losses).all(axis=(0, 1))  # per update of the chunk
-        params_ok = np.asarray(self._finite(state))
         if finite_updates.all() and params_ok.all():
             return
         chunk_start = done - losses.shape[-1] + 1
@@ -171,16 +175,6 @@ class Job:
             f"NaN or inf at update {first} (members {members}); the last good checkpoint "
             f"(update {kept[-1] if kept else 'none'}) is kept in {self.checkpoints.directory}"
         )
-
-    def _with_evaluation(self, done: int, state: Any, metrics: dict) -> dict:
-        key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
-        result = jax.device_get(self._evaluate(state, self.member_hparams, key))
-        ran = np.shape(metrics["step"])[1]
-        for name, per_member in result.items():  # reported on the chunk's last update only
-            column = np.full((len(per_member), ran), np.nan, np.float32)
-            column[:, -1] = per_member
-            metrics[name] = column
-        return metrics
 
     def _finish(self, start_update: int, run_seconds: float, compile_seconds: float) -> dict[str, Any]:
         cfg = self.learner.config
@@ -202,10 +196,20 @@ class Job:
         }
         self.log.finish(summary)
         if self.options.plot:
-            from jaxshape.plotting import plot_runs
+            from jaxshape.run.plotting import plot_runs
 
             plot_runs([self.log.dir], self.log.dir / "learning_curves.png")
         return summary
+
+
+def _with_evaluation(metrics: dict, result: dict) -> dict:
+    """Evaluation results as metric columns, reported on the chunk's last update only."""
+    ran = np.shape(metrics["step"])[1]
+    for name, per_member in result.items():
+        column = np.full((len(per_member), ran), np.nan, np.float32)
+        column[:, -1] = per_member
+        metrics[name] = column
+    return metrics
 
 
 def train(
@@ -220,6 +224,7 @@ def train(
     out_dir: str | pathlib.Path | None = None,
     reward: str = "",
     options: JobOptions = JobOptions(),
+    driver: Driver | None = None,
     extra_config: dict | None = None,
 ) -> dict[str, Any]:
     """Train members of `learner` (built by e.g. `make_ppo`) and write a run folder.
@@ -227,7 +232,8 @@ def train(
     Members are `num_seeds` seeds (`seed`, `seed+1`, ...) of the same `hparams`, or
     explicit `seeds` with per-member `member_hparams` (a leading member axis). `reward`
     is the reward spec the learner was built from (needed to resume from the CLI).
-    Returns the summary dict.
+    `driver` (from `make_driver`) reuses programs compiled for an earlier job with the
+    same member shapes, or shards the members over its mesh. Returns the summary dict.
     """
     if seeds is None:
         if num_seeds <= 0:
@@ -239,14 +245,14 @@ def train(
     if (reason := log.check_free()) is not None:
         raise ConfigError(reason)
 
-    job = Job(log, learner, member_hparams, seeds, options)
+    job = Job(log, driver or make_driver(learner, options), member_hparams, seeds, options)
     compile_seconds = job.compile()
     log.start({
         "algo": algo_name,
         "config": dataclasses.asdict(learner.config),
         "reward": reward,
         "seeds": list(map(int, seeds)),
-        "hparams": _hparams_to_json(member_hparams),
+        "hparams": builder.hparams_to_json(member_hparams),
         "options": dataclasses.asdict(options),
         "chunk_updates": job.driver.chunk_size,
         "jax_version": jax.__version__,
@@ -256,7 +262,8 @@ def train(
     return job.run(compile_seconds=compile_seconds)
 
 
-def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = True) -> dict[str, Any]:
+def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = True,
+           driver: Driver | None = None) -> dict[str, Any]:
     """Continue a run from its newest readable checkpoint (a fresh start if it has none).
 
     `learner` rebuilds from config.json by default; pass one for runs whose reward
@@ -264,13 +271,13 @@ def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = Tr
     run_dir = pathlib.Path(run_dir)
     saved = read_config(run_dir)
     algo = saved["algo"]
-    learner = learner or build_learner(algo, saved["config"], saved.get("reward", ""))
+    learner = learner or builder.build_learner(algo, saved["config"], saved.get("reward", ""))
     options = dataclasses.replace(JobOptions(**saved["options"]), progress=progress)
-    member_hparams = _hparams_from_json(algo, saved["hparams"])
-    job = Job(RunLog(run_dir, algo), learner, member_hparams, saved["seeds"], options)
+    member_hparams = builder.hparams_from_json(algo, saved["hparams"])
+    job = Job(RunLog(run_dir, algo), driver or make_driver(learner, options), member_hparams, saved["seeds"], options)
     compile_seconds = job.compile()
 
-    abstract = job.driver.state_shape(job.keys, member_hparams)
+    abstract = job.driver.state_shape(job.keys, job.member_hparams)
     restored = job.checkpoints.restore(abstract)
     start_update, state = restored if restored is not None else (0, None)
     summary_path = run_dir / "summary.json"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
+from jaxshape.cli.flags import Parser, add_compile_cache_flag, add_dataclass_flags, configure_compile_cache, given
 from jaxshape.errors import ConfigError
 
 
@@ -46,11 +47,11 @@ def _random_item(text: str) -> tuple[str, dict]:
 
 
 def _parser(algo: str) -> argparse.ArgumentParser:
-    from jaxshape import algorithms
-    from jaxshape.cli import _add_dataclass_flags, _Parser
+    from jaxshape.run import builder
+    from jaxshape.run.job import JobOptions
 
-    config_cls = algorithms.builders(algo)[0]
-    parser = _Parser(prog="jaxshape sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config_cls = builder.builders(algo)[0]
+    parser = Parser(prog="jaxshape sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = parser.add_argument_group("search")
     g.add_argument("--config", dest="spec_file", default=None, metavar="FILE", help="a sweep spec (.json or .toml)")
     g.add_argument("--algo", default=None, help="(default: ppo)")
@@ -68,16 +69,16 @@ def _parser(algo: str) -> argparse.ArgumentParser:
     r.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
     r.add_argument("--max-batch", type=int, default=None, help="at most this many members per compiled batch")
     r.add_argument("--no-shard", action="store_true", help="keep all members on one device")
-    r.add_argument("--chunk-updates", type=int, default=None, help="updates per compiled chunk")
-    r.add_argument("--eval-every", type=int, default=None, help="evaluate every N chunks (default: 0, at the end)")
-    r.add_argument("--eval-episodes", type=int, default=None)
-    r.add_argument("--no-progress", action="store_true")
+    add_compile_cache_flag(r)
+    add_dataclass_flags(parser.add_argument_group("each batch's job (a sweep evaluates only at the end unless "
+                                                  "--eval-every says otherwise, and plots nothing)"),
+                        JobOptions, skip=frozenset({"plot"}))
     d = parser.add_argument_group("multi-host")
     d.add_argument("--distributed", action="store_true", help="jax.distributed.initialize() with auto-detection")
     d.add_argument("--coordinator", default=None, metavar="HOST:PORT")
     d.add_argument("--num-processes", type=int, default=None)
     d.add_argument("--process-id", type=int, default=None)
-    _add_dataclass_flags(parser.add_argument_group(f"{algo} settings (static)"), config_cls, skip=set())
+    add_dataclass_flags(parser.add_argument_group(f"{algo} settings (static)"), config_cls)
     return parser
 
 
@@ -85,14 +86,16 @@ def build_spec(args: argparse.Namespace):
     """The SweepSpec from the config file (if any) with the flags on top."""
     import dataclasses
 
-    from jaxshape import algorithms, sweep
+    from jaxshape import sweep
+    from jaxshape.run import builder
+    from jaxshape.run.job import JobOptions
 
     payload = {}
     if args.spec_file:
         payload = dataclasses.asdict(sweep.load_spec(args.spec_file))
     if args.algo:
         payload["algo"] = args.algo
-    config_cls = algorithms.builders(payload.get("algo", "ppo"))[0]
+    config_cls = builder.builders(payload.get("algo", "ppo"))[0]
     fields = {f.name for f in dataclasses.fields(config_cls)}
     payload["config"] = {**payload.get("config", {}),
                          **{k: v for k, v in vars(args).items() if k in fields and v is not None}}
@@ -109,13 +112,9 @@ def build_spec(args: argparse.Namespace):
             payload[key] = getattr(args, flag)
     if payload.get("max_batch") is not None and payload["max_batch"] <= 0:
         raise ConfigError(f"--max-batch must be a positive integer, got {payload['max_batch']}")
-    options = dict(payload.get("options", {}))
-    for name in ("chunk_updates", "eval_every", "eval_episodes"):
-        value = getattr(args, name)
-        if value is not None:
-            if value < (0 if name == "eval_every" else 1):
-                raise ConfigError(f"--{name.replace('_', '-')} must be {'0 or more' if name == 'eval_every' else 'positive'}")
-            options[name] = value
+    options = {**payload.get("options", {}), **given(args, JobOptions)}
+    options.pop("progress", None)  # how this process shows the run, not part of the sweep
+    JobOptions(**options)  # bad values are one line now, before anything compiles
     payload["options"] = options
     return sweep.spec_from_dict(payload)
 
@@ -135,9 +134,8 @@ def _initialize_distributed(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str]) -> int:
     """Run `jaxshape sweep`; returns the exit status (bad input raises ConfigError)."""
     from jaxshape import sweep
-    from jaxshape.cli import _Parser
 
-    pre = _Parser(prog="jaxshape sweep", add_help=False)
+    pre = Parser(prog="jaxshape sweep", add_help=False)
     pre.add_argument("--algo", default=None)
     pre.add_argument("--config", dest="spec_file", default=None)
     pre.add_argument("--distributed", action="store_true")
@@ -148,14 +146,16 @@ def main(argv: Sequence[str]) -> int:
     _initialize_distributed(known)  # before anything (even importing a learner) touches a backend
     algo = known.algo or (sweep.load_spec(known.spec_file).algo if known.spec_file else "ppo")
     args = _parser(algo).parse_args(argv)
+    configure_compile_cache(args)
+    progress = args.progress is not False
     if args.resume:
-        best = sweep.resume_sweep(args.resume, progress=not args.no_progress)
+        best = sweep.resume_sweep(args.resume, progress=progress)
         out = args.resume
     else:
         if not args.out:
             raise ConfigError("give the sweep folder with --out DIR (or continue one with --resume DIR)")
         spec = build_spec(args)  # validated before anything compiles
-        best = sweep.run_sweep(spec, args.out, shard=not args.no_shard, progress=not args.no_progress)
+        best = sweep.run_sweep(spec, args.out, shard=not args.no_shard, progress=progress)
         out = args.out
     if best is not None:
         values = ", ".join(f"{k}={v:.4g}" for k, v in best.items()

@@ -18,13 +18,13 @@ from jaxshape.errors import ConfigError
 
 def restore_run(run_dir: str | pathlib.Path) -> tuple[Any, Any, Any, dict]:
     """(learner, member_hparams, state of every member, saved config) of a run folder."""
-    from jaxshape import job
-    from jaxshape.checkpoint import Checkpoints
-    from jaxshape.runlog import read_config
+    from jaxshape.run import builder
+    from jaxshape.run.checkpoints import Checkpoints
+    from jaxshape.run.logs import read_config
 
     saved = read_config(run_dir)
-    learner = job.build_learner(saved["algo"], saved["config"], saved.get("reward", ""))
-    member_hparams = job._hparams_from_json(saved["algo"], saved["hparams"])
+    learner = builder.build_learner(saved["algo"], saved["config"], saved.get("reward", ""))
+    member_hparams = builder.hparams_from_json(saved["algo"], saved["hparams"])
     keys = jax.vmap(jax.random.PRNGKey)(jax.numpy.asarray(saved["seeds"], jax.numpy.uint32))
     abstract = jax.eval_shape(jax.vmap(learner.init), keys, member_hparams)
     checkpoints = Checkpoints(pathlib.Path(run_dir) / "checkpoints")

@@ -1,0 +1,52 @@
+"""The `jaxshape` command: train, eval, plot and sweep, one module each over the shared
+flags of `jaxshape.cli.flags`.
+
+    jaxshape train [--algo ppo] [--env CartPole-v1] [--total-steps N] [--num-seeds S] ...
+    jaxshape eval RUN_DIR      jaxshape plot RUN_DIR...      jaxshape sweep --grid ...
+
+Bad input prints one line naming the fix and exits with status 2 before anything
+compiles; a run that diverges or cannot write a checkpoint prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from jaxshape.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_STOPPED = 1
+COMMANDS = {"train": "jaxshape.cli.train", "eval": "jaxshape.cli.evaluate", "plot": "jaxshape.cli.plot",
+            "sweep": "jaxshape.cli.sweep"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: jaxshape {train,eval,plot,sweep} ...   (jaxshape <command> --help for its flags)")
+        return 0 if argv else EXIT_BAD_INPUT
+    command, rest = argv[0], argv[1:]
+    try:
+        if command not in COMMANDS:
+            raise ConfigError(f"unknown command {command!r}: choose one of {', '.join(COMMANDS)}")
+        return importlib.import_module(COMMANDS[command]).main(rest)
+    except ConfigError as err:
+        print(f"jaxshape: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("jaxshape: interrupted; resume with `jaxshape train --resume RUN_DIR`", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - a run that stopped for a reason it can name: one line
+        from jaxshape.run.checkpoints import CheckpointError
+        from jaxshape.run.job import TrainingDiverged
+
+        if isinstance(err, (TrainingDiverged, CheckpointError)):
+            print(f"jaxshape: training stopped: {err}", file=sys.stderr)
+            return EXIT_RUN_STOPPED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""`jaxshape train`: train a learner and write a run folder; `--resume RUN_DIR` continues one.
+
+Every field of the algorithm's static config, every scalar hyperparameter and every job
+option is a flag of its own (`--num-minibatches`, `--learning-rate`, `--eval-every`, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Sequence
+
+from jaxshape.cli.flags import Parser, add_compile_cache_flag, add_dataclass_flags, configure_compile_cache, given
+from jaxshape.errors import ConfigError
+
+
+def parser(algo: str) -> argparse.ArgumentParser:
+    from jaxshape.run import builder
+    from jaxshape.run.job import JobOptions
+
+    config_cls, hparams_cls, _, _ = builder.builders(algo)
+    p = Parser(prog="jaxshape train", description=f"Train {algo.upper()} and write a run folder.",
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = p.add_argument_group("run")
+    run.add_argument("--algo", default="ppo", help=f"one of {', '.join(sorted(builder.ALGORITHMS))} (default: ppo)")
+    run.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    run.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one vmapped call (default: 1)")
+    run.add_argument("--out", default=None, help="run folder (default: runs/<env>-<algo>-<time>)")
+    run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue RUN_DIR from its last checkpoint")
+    run.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC",
+                     help='reward transforms, e.g. "count(beta=0.05)+rnd(coef=0.5)" (see README)')
+    add_compile_cache_flag(run)
+    add_dataclass_flags(p.add_argument_group("job"), JobOptions)
+    add_dataclass_flags(p.add_argument_group(f"{algo} settings (static)"), config_cls)
+    add_dataclass_flags(p.add_argument_group(f"{algo} hyperparameters (traced)"), hparams_cls,
+                        skip=frozenset({"reward", "reward_coefs", "reward_gammas"}))
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    from jaxshape.run import builder, job
+
+    pre = Parser(prog="jaxshape train", add_help=False)
+    pre.add_argument("--algo", default="ppo")
+    pre.add_argument("--resume", default=None)
+    known = pre.parse_known_args(argv)[0]
+    if known.resume:
+        return resume(known.resume, argv)
+    builder.get(known.algo)
+    args = parser(known.algo).parse_args(argv)
+    config_cls, hparams_cls, _, _ = builder.builders(args.algo)
+    options = job.JobOptions(**given(args, job.JobOptions))
+    learner, hparams = builder.build(args.algo, config_cls(**given(args, config_cls)), args.reward_spec,
+                                     **given(args, hparams_cls))  # validates config and env before compiling
+    configure_compile_cache(args)
+    summary = job.train(args.algo, learner, hparams, seed=args.seed, num_seeds=args.num_seeds, out_dir=args.out,
+                        reward=args.reward_spec, options=options)
+    print_summary(summary)
+    return 0
+
+
+def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> list[str]:
+    """The given flags whose values differ from the run's saved settings."""
+    stored = {**saved["config"], **{k: v for k, v in saved["hparams"].items() if not isinstance(v, dict)}}
+    out = []
+    for name, value in vars(args).items():
+        if name in stored and value is not None:
+            old = stored[name]
+            same = list(value) == old if isinstance(value, tuple) else (
+                all(abs(v - value) <= 1e-6 * max(1.0, abs(value)) for v in old) if isinstance(old, list) else old == value)
+            if not same:
+                out.append(f"{name} ({old} -> {value})")
+    if args.algo != saved["algo"] and "--algo" in argv:
+        out.append(f"algo ({saved['algo']} -> {args.algo})")
+    if args.reward_spec and args.reward_spec != saved.get("reward", ""):
+        out.append(f"reward ({saved.get('reward')!r} -> {args.reward_spec!r})")
+    return out
+
+
+def resume(run_dir: str, argv: Sequence[str]) -> int:
+    """`train --resume RUN_DIR`: refuse flags that differ from the run's saved settings."""
+    from jaxshape.run import job
+    from jaxshape.run.logs import read_config
+
+    saved = read_config(run_dir)
+    args = parser(saved["algo"]).parse_args(argv)
+    if differing := _differing(args, argv, saved):
+        raise ConfigError(f"cannot resume {run_dir} with different settings: {', '.join(differing)}; "
+                          "drop those flags, or start a new run with --out")
+    configure_compile_cache(args)
+    summary = job.resume(run_dir, progress=args.progress is not False)
+    print_summary(summary)
+    return 0
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    def fmt(values):
+        return ", ".join("n/a" if r is None else f"{r:.1f}" for r in values or [])
+
+    print(f"final return per seed: {fmt(summary['final_return_per_seed'])}")
+    if summary.get("final_eval_return_per_seed"):
+        print(f"greedy evaluation return per seed: {fmt(summary['final_eval_return_per_seed'])}")
+    sps = summary["steps_per_second"]
+    print(f"steps/s (run only): {sps:,.0f}   compile: {summary['compile_seconds']:.1f} s"
+          f"   run: {summary['run_seconds']:.1f} s" if sps else "nothing left to run")
+    print(f"run folder: {summary['run_dir']}")

@@ -1,0 +1,94 @@
+"""Learners by name, built from (algorithm, config, reward spec): one builder for the
+CLI, the run job and sweeps.
+
+Learners are imported lazily (`ALGORITHMS` names the module and its parts), so the CLI
+can print `--help` without importing JAX programs it will not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxshape.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmSpec:
+    """Where a learner lives: its module and the names of its parts in it."""
+
+    module: str
+    config: str
+    hparams: str
+    make: str
+    default_hparams: str = "default_hparams"
+
+    def load(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self.module), getattr(self, attr))
+
+
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    "ppo": AlgorithmSpec("jaxshape.algos.ppo", "PPOConfig", "PPOHParams", "make_ppo"),
+    "sac": AlgorithmSpec("jaxshape.algos.sac", "SACConfig", "SACHParams", "make_sac"),
+}
+
+
+def get(name: str) -> AlgorithmSpec:
+    if name not in ALGORITHMS:
+        raise ConfigError(f"unknown algo {name!r}: choose one of {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[name]
+
+
+def builders(name: str) -> tuple[type, type, Callable, Callable]:
+    """(Config class, HParams class, make function, default_hparams function)."""
+    spec = get(name)
+    return spec.load("config"), spec.load("hparams"), spec.load("make"), spec.load("default_hparams")
+
+
+def make_config(algo: str, settings: dict[str, Any]) -> Any:
+    """The algorithm's static config from a dict (JSON lists become tuples); unknown
+    names are one line that lists the valid ones."""
+    config_cls = builders(algo)[0]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    if unknown := sorted(set(settings) - fields):
+        raise ConfigError(f"unknown {algo} setting(s) {', '.join(unknown)}: choose from {', '.join(sorted(fields))}")
+    try:
+        return config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    except TypeError as err:
+        raise ConfigError(f"bad {algo} config: {err}") from None
+
+
+def build(algo: str, config: Any, reward: str = "", **hparam_overrides: Any) -> tuple[Any, Any]:
+    """(learner, default hparams) for `config` (a config object or dict) and a reward
+    spec such as "count(beta=0.05)+rnd". The learner validates its config and env here,
+    before anything compiles."""
+    from jaxshape.rewards.spec import parse_reward_spec
+
+    _, _, make, default_hparams = builders(algo)
+    if isinstance(config, dict):
+        config = make_config(algo, config)
+    transform = parse_reward_spec(reward, config.env) if reward else None
+    return make(config, transform=transform), default_hparams(transform, **hparam_overrides)
+
+
+def build_learner(algo: str, config: dict, reward: str = "") -> Any:
+    """A learner rebuilt from a run folder's saved algorithm, config dict and reward spec."""
+    saved = {f.name for f in dataclasses.fields(builders(algo)[0])}
+    return build(algo, {k: v for k, v in config.items() if k in saved}, reward)[0]
+
+
+def hparams_to_json(member_hparams: Any) -> dict:
+    """Hyperparameters (a dataclass pytree) as nested lists for config.json."""
+    return jax.tree.map(lambda x: np.asarray(x).tolist(), dataclasses.asdict(member_hparams))
+
+
+def hparams_from_json(algo: str, payload: dict) -> Any:
+    """The inverse of `hparams_to_json` (float32 arrays)."""
+    hparams_cls = builders(algo)[1]
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hparams_cls(**payload),
+                        is_leaf=lambda x: isinstance(x, list))

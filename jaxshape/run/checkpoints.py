@@ -1,0 +1,150 @@
+"""Orbax checkpoints of the whole training state, written between chunks.
+
+The state (networks, optimiser, env states, buffers, reward-transform state, RNG keys,
+counters) is copied to the host at a chunk boundary and written by one background
+thread, so the next chunk runs meanwhile; at most one write is in flight.
+
+Any pytree a learner or a reward transform carries can be saved: the state is stored as
+a flat mapping from each leaf's path (`reward_state.projection`, ...) to its array.
+Leaves with no elements are not written (orbax refuses them; their shape and dtype come
+back from the abstract state on restore) and typed PRNG keys are stored as their raw
+key data. A write that still fails raises `CheckpointError`, one line naming the leaf;
+the checkpoints already on disk are untouched.
+
+Orbax writes each checkpoint into a temporary folder and renames it when complete, so a
+process killed mid-write leaves only complete checkpoints behind. A checkpoint that is
+complete but unreadable (a damaged file) is moved to `damaged_checkpoints/` on restore,
+with a warning, and the one before is used. The last `keep` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import pathlib
+import shutil
+import warnings
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxshape.pytree import leaf_names
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written; the message names the leaf."""
+
+
+def _is_key(x: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key)
+
+
+def _stored(tree: Any) -> dict[str, Any]:
+    """The leaves worth writing: {path: array}, empty leaves left out, keys as data."""
+    out = {}
+    for name, leaf in zip(leaf_names(tree), jax.tree.leaves(tree)):
+        if _is_key(leaf):
+            leaf = jax.random.key_data(leaf)
+        if np.size(leaf):
+            out[name] = leaf
+    return out
+
+
+def _abstract_stored(abstract_state: Any) -> dict[str, Any]:
+    out = {}
+    for name, leaf in zip(leaf_names(abstract_state), jax.tree.leaves(abstract_state)):
+        if _is_key(leaf):
+            leaf = jax.eval_shape(jax.random.key_data, leaf)
+        if np.prod(leaf.shape, dtype=int):
+            out[name] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=getattr(leaf, "sharding", None))
+    return out
+
+
+def _rebuild(abstract_state: Any, stored: dict[str, Any]) -> Any:
+    leaves = []
+    for name, leaf in zip(leaf_names(abstract_state), jax.tree.leaves(abstract_state)):
+        if name in stored:
+            value = stored[name]
+            if _is_key(leaf):  # the abstract key's implementation, read off a placeholder of its dtype
+                value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(jax.numpy.zeros((), leaf.dtype)))
+            leaves.append(value)
+        else:  # an empty leaf: nothing was written
+            leaves.append(jax.numpy.zeros(leaf.shape, leaf.dtype))
+    return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)
+
+
+class Checkpoints:
+    """Checkpoints in `directory/<update>`."""
+
+    def __init__(self, directory: str | pathlib.Path, keep: int = 3):
+        self.directory = pathlib.Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        if jax.process_count() > 1:  # a job's state lives on its own process: save it there, uncoordinated
+            me = jax.process_index()
+            self.directory.mkdir(parents=True, exist_ok=True)  # orbax will not create it for one process
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=False, enable_async_checkpointing=False,
+                multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
+            )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pending: concurrent.futures.Future | None = None
+
+    def save(self, update: int, state: Any) -> None:
+        """Copy `state` to the host now and write it in the background."""
+        host_state = _stored(jax.device_get(state))
+        self.wait()
+        for name, leaf in host_state.items():
+            dtype = np.dtype(leaf.dtype)
+            if not (jax.numpy.issubdtype(dtype, jax.numpy.number) or dtype == np.bool_):
+                raise CheckpointError(self._failure(update, name, leaf, f"orbax cannot store {dtype} arrays"))
+        self._pending = self._writer.submit(self._write, update, host_state)
+
+    def _write(self, update: int, host_state: dict[str, Any]) -> None:
+        try:
+            self._manager.save(update, args=ocp.args.StandardSave(host_state))
+        except Exception as err:  # one line, naming the leaf when orbax's message does
+            culprit = next((name for name in host_state if name in str(err)), None)
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(self._failure(update, culprit, host_state.get(culprit), reason)) from err
+
+    def _failure(self, update: int, name: str | None, leaf: Any, reason: str) -> str:
+        where = f"leaf {name} ({np.dtype(leaf.dtype)}, shape {np.shape(leaf)})" if name else "the training state"
+        return (f"cannot write the checkpoint of update {update}: {where}: {reason}; "
+                f"the checkpoints already in {self.directory} are kept")
+
+    def wait(self) -> None:
+        """Block until the write in flight, if any, is on disk (re-raising its error)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def updates(self) -> list[int]:
+        """Updates with a complete checkpoint, oldest first."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def restore(self, abstract_state: Any) -> tuple[int, Any] | None:
+        """The newest readable checkpoint as (update, state), or None if there is none."""
+        abstract = _abstract_stored(abstract_state)
+        for update in reversed(self.updates()):
+            try:
+                stored = self._manager.restore(update, args=ocp.args.StandardRestore(abstract))
+            except Exception as err:  # a damaged checkpoint: set it aside, fall back to the one before
+                aside = self.directory.parent / "damaged_checkpoints" / str(update)
+                aside.parent.mkdir(exist_ok=True)
+                shutil.move(str(self.directory / str(update)), aside)
+                self._manager.reload()
+                warnings.warn(f"checkpoint at update {update} is unreadable ({type(err).__name__}); "
+                              f"moved it to {aside} and fell back to the previous one", stacklevel=2)
+                continue
+            return update, _rebuild(abstract_state, stored)
+        return None
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._writer.shutdown()
+            self._manager.close()

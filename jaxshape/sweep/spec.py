@@ -1,0 +1,160 @@
+"""What a sweep searches: the spec (from flags, JSON or TOML), hyperparameters addressed
+by dotted paths into the algorithm's hparams pytree (`learning_rate`, `gamma`,
+`reward_coefs.rnd`, `reward.lr`, ...), and the list of configurations a grid or random
+search produces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import pathlib
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxshape.errors import ConfigError
+from jaxshape.pytree import leaf_names
+
+DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
+RANK_KEYS = ("final_return_iqm", "final_return_mean", "auc_iqm", "auc_mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep. `config` holds static settings (changing them recompiles), `grid`
+    maps hyperparameter paths to value lists, `random` maps paths to
+    `{"uniform"|"log_uniform": [low, high]}` or `{"choice": [...]}` drawn `num_samples`
+    times (per grid point). Each configuration trains once per seed."""
+
+    algo: str = "ppo"
+    config: dict = dataclasses.field(default_factory=dict)
+    reward: str = ""
+    grid: dict = dataclasses.field(default_factory=dict)
+    random: dict = dataclasses.field(default_factory=dict)
+    num_samples: int = 0
+    seeds: tuple[int, ...] = (0,)
+    search_seed: int = 0
+    max_batch: int | None = None
+    rank_by: str = "final_return_iqm"
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+def spec_from_dict(payload: dict) -> SweepSpec:
+    """A SweepSpec from the JSON/TOML form: `{"algo", "env", "config", "reward", "grid",
+    "random": {..., "num_samples": N}, "seeds": S | [..], "seed", "max_batch", ...}`."""
+    payload = dict(payload)
+    known = {f.name for f in dataclasses.fields(SweepSpec)} | {"env", "seed"}
+    if unknown := sorted(set(payload) - known):
+        raise ConfigError(f"unknown sweep key(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    config = dict(payload.pop("config", {}) or {})
+    if "env" in payload:
+        config["env"] = payload.pop("env")
+    random = dict(payload.pop("random", {}) or {})
+    num_samples = int(random.pop("num_samples", payload.pop("num_samples", 0)) or 0)
+    seeds = payload.pop("seeds", 1)
+    base = int(payload.pop("seed", 0))
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds <= 0:
+            raise ConfigError(f"seeds must be a positive count or a list of seeds, got {seeds}")
+        seeds = tuple(range(base, base + seeds))
+    elif isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) for s in seeds):
+        seeds = tuple(seeds)
+    else:
+        raise ConfigError(f"seeds must be a positive count or a non-empty list of integers, got {seeds!r}")
+    return SweepSpec(config=config, random=random, num_samples=num_samples, seeds=seeds, **payload)
+
+
+def load_spec(path: str | pathlib.Path) -> SweepSpec:
+    """Read a sweep spec from a .json or .toml file."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ConfigError(f"sweep config {path} does not exist; give the path of a .json or .toml file")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            payload = tomllib.loads(path.read_text())
+        else:
+            payload = json.loads(path.read_text())
+    except ValueError as err:
+        raise ConfigError(f"cannot parse {path}: {err}; fix the file's syntax") from None
+    return spec_from_dict(payload)
+
+
+# ------------------------------------------------------------------ hparams by path
+def hparam_names(hparams: Any) -> dict[str, float]:
+    """Every scalar (sweepable) hyperparameter as dotted path -> default value."""
+    return {name: float(x) for name, x in zip(leaf_names(hparams), jax.tree.leaves(hparams)) if np.ndim(x) == 0}
+
+
+def with_values(hparams: Any, values: dict[str, float]) -> Any:
+    """`hparams` with the leaves at the dotted paths in `values` replaced (float32)."""
+    leaves = [jnp.asarray(values[name], jnp.float32) if name in values else leaf
+              for name, leaf in zip(leaf_names(hparams), jax.tree.leaves(hparams))]
+    return jax.tree.unflatten(jax.tree.structure(hparams), leaves)
+
+
+def _check_names(names: Sequence[str], valid: dict[str, float], static: type) -> None:
+    static_fields = {f.name for f in dataclasses.fields(static)}
+    for name in names:
+        if name in static_fields:
+            raise ConfigError(f"{name} is a static setting (changing it recompiles): put it in \"config\", "
+                              f"not in the search; sweepable: {', '.join(valid)}")
+        if name not in valid:
+            raise ConfigError(f"unknown hyperparameter {name!r}: choose from {', '.join(valid)}")
+
+
+def _numbers(name: str, values: Any) -> list[float]:
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"grid {name!r} is empty: give at least one value, e.g. {name}=1e-4,3e-4")
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(f"grid {name!r} has a value that is not a number: {values!r}") from None
+    if not all(math.isfinite(v) for v in out):
+        raise ConfigError(f"grid {name!r} has a non-finite value: {values!r}")
+    return out
+
+
+def _sampler(name: str, dist: Any):
+    if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+        raise ConfigError(f"random {name!r} must be one of {{\"uniform\": [low, high]}}, "
+                          f"{{\"log_uniform\": [low, high]}}, {{\"choice\": [...]}}; got {dist!r}")
+    kind, args = next(iter(dist.items()))
+    values = _numbers(name, args)
+    if kind == "choice":
+        return lambda rng: values[int(rng.integers(len(values)))]
+    if len(values) != 2 or not values[0] < values[1] or (kind == "log_uniform" and values[0] <= 0):
+        raise ConfigError(f"random {name!r}: {kind} needs [low, high] with low < high"
+                          f"{' and low > 0' if kind == 'log_uniform' else ''}, got {args!r}")
+    low, high = values
+    if kind == "uniform":
+        return lambda rng: float(rng.uniform(low, high))
+    return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def configurations(spec: SweepSpec, base: Any, static: type) -> list[dict[str, float]]:
+    """The search's configurations (hyperparameter path -> value), grid-major order."""
+    valid = hparam_names(base)
+    _check_names([*spec.grid, *spec.random], valid, static)
+    if not spec.grid and not spec.random:
+        raise ConfigError("the search is empty: give --grid NAME=V1,V2 or a \"random\" distribution")
+    if spec.random and spec.num_samples <= 0:
+        raise ConfigError(f"random search needs num_samples >= 1, got {spec.num_samples}")
+    if overlap := sorted(set(spec.grid) & set(spec.random)):
+        raise ConfigError(f"{', '.join(overlap)} is both in the grid and random: keep it in one of them")
+    grid = {name: _numbers(name, values) for name, values in spec.grid.items()}
+    samplers = {name: _sampler(name, dist) for name, dist in spec.random.items()}
+    rng = np.random.default_rng(spec.search_seed)
+    out = []
+    for point in itertools.product(*grid.values()):
+        for _ in range(max(1, spec.num_samples) if samplers else 1):
+            out.append({**dict(zip(grid, point)), **{n: s(rng) for n, s in samplers.items()}})
+    return out
+
+
