@@ -28,7 +28,7 @@ def test_second_run_reads_its_programs_from_the_user_cache(tmp_path):
     home = tmp_path / "home"
     first = train(tmp_path / "first", home)
     cached = entries(home / "jaxshape" / "xla")
-    assert {name.split("-")[0] for name in cached} >= {"jit_init", "jit_chunk", "jit_evaluate"}
+    assert any(name.startswith("jit_members_chunk") for name in cached), cached  # the driver's one program
     second = train(tmp_path / "second", home)
     assert second["compile_seconds"] < 0.5 * first["compile_seconds"], (first["compile_seconds"],
                                                                          second["compile_seconds"])

@@ -23,10 +23,10 @@ from jaxshape.run.logs import read_metrics
 
 CONFIG = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, num_epochs=1, num_minibatches=2,
                    hidden_sizes=(16, 16))
-OPTIONS = job.JobOptions(chunk_updates=2, eval_every=1, eval_episodes=3, progress=False)
+OPTIONS = job.JobOptions(chunk_updates=2, eval_every=1, eval_episodes=3, progress=False, checkpoint_seconds=0)
 CLI_TINY = ["--num-envs", "4", "--num-steps", "16", "--num-epochs", "1", "--num-minibatches", "2",
             "--hidden-sizes", "16,16", "--chunk-updates", "1", "--eval-every", "3", "--eval-episodes", "2",
-            "--no-progress", "--no-plot", "--num-seeds", "2"]
+            "--no-progress", "--no-plot", "--num-seeds", "2", "--checkpoint-seconds", "0"]
 
 
 def train(out, **overrides):
@@ -110,12 +110,18 @@ def test_only_the_last_n_checkpoints_are_kept(tmp_path):
     assert sorted(int(p.name) for p in (tmp_path / "keep" / "checkpoints").iterdir() if p.name.isdigit()) == [5, 6]
 
 
+def test_checkpoints_are_spaced_in_time_and_the_last_chunk_always_saves(tmp_path):
+    train(tmp_path / "spaced", checkpoint_seconds=3600, plot=False)  # the run takes seconds
+    assert Checkpoints(tmp_path / "spaced" / "checkpoints").updates() == [6]
+    assert [r["step"] for r in read_metrics(tmp_path / "spaced")] == [64 * i for i in range(1, 7)]
+
+
 def test_nan_stops_the_run_with_the_update_and_keeps_good_checkpoints(tmp_path):
     learner = make_ppo(CONFIG)
     poisoned = default_hparams(learning_rate=1e30, max_grad_norm=1e30)  # parameters overflow at once
     with pytest.raises(job.TrainingDiverged, match=r"NaN or inf at update \d+"):
         job.train("ppo", learner, poisoned, num_seeds=1, out_dir=tmp_path / "nan",
-                  options=job.JobOptions(chunk_updates=1, progress=False, plot=False))
+                  options=job.JobOptions(chunk_updates=1, progress=False, plot=False, checkpoint_seconds=0))
     kept = Checkpoints(tmp_path / "nan" / "checkpoints").updates()
     assert kept == []  # the diverged state was never saved
 

@@ -17,7 +17,7 @@ from jaxshape.run.policy import restore_run
 
 TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), "--num-epochs", "1",
         "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--eval-every", "1",
-        "--eval-episodes", "2", "--no-progress", "--no-plot"]
+        "--eval-episodes", "2", "--no-progress", "--no-plot", "--checkpoint-seconds", "0"]
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

@@ -13,7 +13,8 @@ from jaxshape.errors import ConfigError
 from jaxshape.run.logs import read_config, read_metrics
 
 TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), "--num-epochs", "1",
-        "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--no-progress"]
+        "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--no-progress",
+        "--checkpoint-seconds", "0"]
 
 
 def test_plan_batches_equal_sizes_device_and_process_multiples():

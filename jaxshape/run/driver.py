@@ -1,33 +1,35 @@
 """The run driver: a learner's update, compiled once, scanned in chunks, with Python between.
 
-`Driver` vmaps a learner's `init(key, hparams)` and `update(state, hparams)` over a
-leading member axis (seeds x hyperparameters) and compiles three programs ahead of time,
-in parallel threads (XLA compiles without holding the GIL):
+`Driver` vmaps a learner over a leading member axis (seeds x hyperparameters) and
+compiles ONE program ahead of time:
 
-    init(keys, hparams)                  -> state
-    chunk(state, hparams, first_update)  -> (state, metrics [members, K], params_finite [members])
-    evaluate(state, hparams, key)        -> greedy-evaluation metrics [members]
+    chunk(state, hparams, keys, first_update, evaluate)
+        -> (state, metrics [members, K], params_finite [members], evaluation [members])
 
-Every chunk is the same program: it takes the index of its first update, and an update
-past the end of the run is skipped by a `lax.cond` on that (unbatched) index, so K need
-not divide the number of updates and nothing recompiles. On CPU, runs with different K
-are bitwise equal (tests/test_driver.py). The chunk also reports whether each member's
-parameters are finite, so the NaN guard needs no program of its own.
+The chunk that starts at update 0 initialises the members from `keys` (a `lax.cond` on
+the unbatched update index; later chunks continue from `state`, and the first gets a
+placeholder of the state's shape), then scans K updates; an update past the end of the
+run is skipped by the same kind of `cond`, so K need not divide the number of updates
+and nothing recompiles. After the updates it reports whether each member's parameters
+are finite (the NaN guard) and, when `evaluate` is set, runs the greedy evaluation
+(`learner.evaluate`, key `fold_in(PRNGKey(EVAL_SEED), updates done)`). One program
+instead of three (init, chunk, evaluate) compiles about as fast as the bare
+`jit(learner.train)`. On CPU, runs with different K are bitwise equal
+(tests/test_driver.py).
 
 The chunk does not donate its input state: the job dispatches chunk i+1 while the host
-still reads chunk i's state (checkpoint, evaluation), which keeps the device busy.
+still reads chunk i's state (checkpoint, logs), which keeps the device busy.
 
 With a `mesh` (a `jax.sharding.Mesh` with a "members" axis, see `members_mesh`), the
 members are split over its devices: keys, hyperparameters, the training state and the
-metrics live on `NamedSharding(mesh, P("members"))` and the compiled programs are the
-same SPMD program on every device (members never communicate). The member count must
-then be a multiple of the device count (`pad_to_devices`). Nothing here is global: a
-caller that wants to reuse compiled programs (a sweep's equal batches) keeps the Driver.
+metrics live on `NamedSharding(mesh, P("members"))` and the compiled program is the same
+SPMD program on every device (members never communicate). The member count must then be
+a multiple of the device count (`pad_to_devices`). Nothing here is global: a caller that
+wants to reuse the compiled program (a sweep's equal batches) keeps the Driver.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -40,6 +42,7 @@ from jaxshape.errors import ConfigError
 from jaxshape.learner import Learner, params_finite
 
 MEMBERS = "members"
+EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
 
 
 def members_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -61,7 +64,7 @@ class Driver:
       num_updates: total updates per member.
       chunk_size: updates per chunk (the last chunk may run fewer).
       mesh: shard the members over this mesh's "members" axis (None: the default device).
-      eval_episodes: episodes per member of the greedy evaluation (0: no evaluate program).
+      eval_episodes: episodes per member of the greedy evaluation (0: never evaluate).
     """
 
     def __init__(self, learner: Learner, num_updates: int, chunk_size: int, mesh: Mesh | None = None,
@@ -73,9 +76,12 @@ class Driver:
         self.compile_seconds = 0.0
         self.mesh = mesh
         self.sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(MEMBERS))
-        self._signature: tuple | None = None
+        self._signature: tuple | None = None  # the member shapes compiled for
+        self._state_shape: Any = None
+        chunk_size = self.chunk_size
 
-        def chunk(state, hparams, first_update):
+        def chunk(state, hparams, key, first_update, evaluate):
+            state = jax.lax.cond(first_update == 0, lambda: learner.init(key, hparams), lambda: state)
             metrics_shape = jax.eval_shape(learner.update, state, hparams)[1]
 
             def skip(carry):  # an update past the end of the run
@@ -84,23 +90,29 @@ class Driver:
             def body(carry, i):
                 return jax.lax.cond(first_update + i < num_updates, lambda c: learner.update(c, hparams), skip, carry)
 
-            state, metrics = jax.lax.scan(body, state, jnp.arange(self.chunk_size, dtype=jnp.int32))
-            return state, metrics, params_finite(state.params)
+            state, metrics = jax.lax.scan(body, state, jnp.arange(chunk_size, dtype=jnp.int32))
+            done = jnp.minimum(first_update + chunk_size, num_updates)
+            eval_key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
+            greedy = lambda s: learner.evaluate(s, hparams, eval_key, max(1, eval_episodes))  # noqa: E731
+            nothing = lambda s: jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype),  # noqa: E731
+                                             jax.eval_shape(greedy, s))
+            evaluation = jax.lax.cond(evaluate, greedy, nothing, state) if eval_episodes else {}
+            return state, metrics, params_finite(state.params), evaluation
 
-        def evaluate(state, hparams, key):
-            return learner.evaluate(state, hparams, key, eval_episodes)
+        def members_chunk(state, hparams, keys, first_update, evaluate):
+            if keys.shape[0] == 1:  # one member: the unbatched program (a vmap over one member ran ~5% slower)
+                squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+                out = chunk(squeeze(state), squeeze(hparams), keys[0], first_update, evaluate)
+                return jax.tree.map(lambda x: x[None], out)
+            # the update index and the evaluate flag are shared by all members: real conds
+            return jax.vmap(chunk, in_axes=(0, 0, 0, None, None))(state, hparams, keys, first_update, evaluate)
 
-        members_chunk = jax.vmap(chunk, in_axes=(0, 0, None))  # the update index is shared: a real cond
-        members_evaluate = jax.vmap(evaluate, in_axes=(0, 0, None))
         if self.sharding is None:
-            self._init = jax.jit(jax.vmap(learner.init))
             self._chunk = jax.jit(members_chunk)
-            self._evaluate = jax.jit(members_evaluate)
-        else:  # every member-axis input and output shares one sharding; the index and key are replicated
+        else:  # every member-axis input and output shares one sharding; the scalars are replicated
             shard, replicated = self.sharding, NamedSharding(mesh, PartitionSpec())
-            self._init = jax.jit(jax.vmap(learner.init), in_shardings=shard, out_shardings=shard)
-            self._chunk = jax.jit(members_chunk, in_shardings=(shard, shard, replicated), out_shardings=shard)
-            self._evaluate = jax.jit(members_evaluate, in_shardings=(shard, shard, replicated), out_shardings=shard)
+            self._chunk = jax.jit(members_chunk, in_shardings=(shard, shard, shard, replicated, replicated),
+                                  out_shardings=shard)
 
     # ----------------------------------------------------------------- placing
     def place(self, tree: Any) -> Any:
@@ -121,70 +133,67 @@ class Driver:
             return shapes
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
 
+    def placeholder_state(self, keys: jax.Array, hparams: Any) -> Any:
+        """Zeros of the state's shape, made on the host (no program runs): the input of the
+        chunk that starts at update 0, which initialises the members instead."""
+        def zeros(s):
+            if jax.dtypes.issubdtype(s.dtype, jax.dtypes.prng_key):
+                impl = jax.random.key_impl(jnp.zeros((), s.dtype))
+                data = jax.eval_shape(jax.random.key_data, s)
+                return jax.random.wrap_key_data(np.zeros(data.shape, data.dtype), impl=impl)
+            return np.zeros(s.shape, s.dtype)
+
+        shapes = self._state_shape if self._signature is not None else self.state_shape(keys, hparams)
+        return self.place(jax.tree.map(zeros, shapes))
+
     # --------------------------------------------------------------- compiling
+    def _abstract_inputs(self, keys: jax.Array, hparams: Any) -> tuple:
+        return self.state_shape(keys, hparams), hparams, keys, np.int32(0), np.bool_(False)
+
     def lower_chunk(self, keys: jax.Array, hparams: Any) -> Any:
         """The chunk lowered for these members (for memory analysis or compiling)."""
-        return self._chunk.lower(self.state_shape(keys, hparams), hparams, np.int32(0))
+        return self._chunk.lower(*self._abstract_inputs(keys, hparams))
 
     def compile(self, keys: jax.Array, hparams: Any) -> float:
-        """Compile init, the chunk and evaluate ahead of time, in parallel; a second call
-        with the same member shapes compiles nothing. Returns (and records) the seconds."""
+        """Compile the chunk ahead of time; a second call with the same member shapes
+        compiles nothing. Returns (and records) the seconds."""
         keys, hparams = self.place(keys), self.place(hparams)
         signature = (jax.tree.structure((keys, hparams)), tuple(jax.typeof(x) for x in jax.tree.leaves((keys, hparams))))
         if signature == self._signature:
             return 0.0
         start = time.perf_counter()
-        state = self.state_shape(keys, hparams)
-        jobs = {"_init": lambda: self._init.lower(keys, hparams).compile(),
-                "_chunk": lambda: self._chunk.lower(state, hparams, np.int32(0)).compile()}
-        if self.eval_episodes:
-            jobs["_evaluate"] = lambda: self._evaluate.lower(state, hparams, jax.random.PRNGKey(0)).compile()
-        with concurrent.futures.ThreadPoolExecutor(len(jobs), thread_name_prefix="compile") as pool:
-            compiled = {name: pool.submit(build) for name, build in jobs.items()}
-            for name, future in compiled.items():
-                setattr(self, name, future.result())
+        self._state_shape = self.state_shape(keys, hparams)
+        self._chunk = self._chunk.lower(self._state_shape, hparams, keys, np.int32(0), np.bool_(False)).compile()
         self._signature = signature
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
     # ----------------------------------------------------------------- running
-    def init(self, keys: jax.Array, hparams: Any) -> Any:
-        """The members' initial training state."""
-        return self._init(self.place(keys), self.place(hparams))
-
-    def chunk(self, state: Any, hparams: Any, first_update: int) -> tuple[Any, dict, jax.Array]:
+    def chunk(self, state: Any, hparams: Any, keys: jax.Array, first_update: int,
+              evaluate: bool = False) -> tuple[Any, dict, jax.Array, dict]:
         """Dispatch one chunk from update `first_update` (returns at once: JAX dispatches
-        asynchronously). Metrics cover the updates that ran: [members, min(K, left)]."""
-        state, metrics, finite = self._chunk(state, hparams, np.int32(first_update))
+        asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics cover
+        the updates that ran: [members, min(K, left)]."""
+        state, metrics, finite, evaluation = self._chunk(state, hparams, keys, np.int32(first_update),
+                                                         np.bool_(evaluate and self.eval_episodes > 0))
         ran = min(self.chunk_size, self.num_updates - first_update)
         if ran < self.chunk_size:
             metrics = jax.tree.map(lambda m: m[:, :ran], metrics)
-        return state, metrics, finite
-
-    def evaluate(self, state: Any, hparams: Any, key: jax.Array) -> dict[str, jax.Array]:
-        if not self.eval_episodes:
-            raise ConfigError("this driver was built with eval_episodes=0; give it a positive count")
-        return self._evaluate(state, hparams, key)
+        return state, metrics, finite, evaluation
 
     def chunk_starts(self, start_update: int = 0) -> range:
         return range(start_update, self.num_updates, self.chunk_size)
-
-    def chunks(self, state: Any, hparams: Any, start_update: int = 0) -> Iterator[tuple[int, Any, dict]]:
-        """Run the remaining chunks from `state` (after `start_update` updates), yielding
-        `(updates_done, state, metrics)` after each (metrics on the device)."""
-        hparams = self.place(hparams)
-        for first in self.chunk_starts(start_update):
-            state, metrics, _ = self.chunk(state, hparams, first)
-            yield min(first + self.chunk_size, self.num_updates), state, metrics
 
     def run(self, keys: jax.Array, hparams: Any,
             on_chunk: Callable[[dict[str, np.ndarray]], None] | None = None) -> tuple[Any, float]:
         """Train every member from scratch; `on_chunk(metrics)` gets each chunk's host
         metrics. Returns the final state and the run seconds (compile excluded when
         `compile` was called first)."""
+        keys, hparams = self.place(keys), self.place(hparams)
         start = time.perf_counter()
-        state = self.init(keys, hparams)
-        for _, state, metrics in self.chunks(state, hparams):
+        state = self.placeholder_state(keys, hparams)
+        for first in self.chunk_starts():
+            state, metrics, _, _ = self.chunk(state, hparams, keys, first)
             if on_chunk is not None:
                 on_chunk(jax.device_get(metrics))
         jax.block_until_ready(state)

@@ -1,11 +1,13 @@
 """A training job: members (seeds x hyperparameters) trained in one vmapped, chunked run,
 with everything people look at between chunks.
 
-After each chunk, on the host: the NaN guard, an orbax checkpoint of the whole state,
-periodic greedy evaluation, `metrics.jsonl` and TensorBoard events, and the progress
-bar. The host does that work for chunk i while the device already runs chunk i+1 (JAX
-dispatches asynchronously; metrics are fetched one chunk late), so bookkeeping costs
-the device almost nothing. `resume(run_dir)` restores the newest readable checkpoint and
+The compiled chunk (jaxshape/run/driver.py) also checks the parameters for NaNs and runs
+the periodic greedy evaluation. After each chunk, on the host: the NaN guard, an orbax
+checkpoint of the whole state (at most every `checkpoint_seconds`, and always after the
+last chunk), `metrics.jsonl` and TensorBoard events, and the progress bar. The host does
+that work for chunk i while the device already runs chunk i+1 (JAX dispatches
+asynchronously; metrics are fetched one chunk late), so bookkeeping costs the device
+little. `resume(run_dir)` restores the newest readable checkpoint and
 continues; on CPU the resumed run ends bitwise equal to an uninterrupted one
 (tests/test_job.py).
 
@@ -38,8 +40,7 @@ from jaxshape.run.checkpoints import Checkpoints
 from jaxshape.run.driver import Driver
 from jaxshape.run.logs import RunLog, read_config
 
-DEFAULT_CHUNKS = 10  # progress, checkpoints and logs ten times a run unless chunk_updates says otherwise
-EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
+DEFAULT_CHUNKS = 10  # progress and logs ten times a run unless chunk_updates says otherwise
 
 
 class TrainingDiverged(RuntimeError):
@@ -58,13 +59,17 @@ class JobOptions:
         default=5, metadata={"help": "evaluate every N chunks and at the end; 0: only at the end", "min": 0})
     eval_episodes: int = dataclasses.field(default=10, metadata={"help": "greedy episodes per member"})
     keep_checkpoints: int = dataclasses.field(default=3, metadata={"help": "checkpoints kept on disk"})
+    checkpoint_seconds: float = dataclasses.field(
+        default=30.0, metadata={"help": "checkpoint after a chunk once this many seconds passed since the last "
+                                        "checkpoint (and always after the last chunk); 0: after every chunk",
+                                "min": 0})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
     plot: bool = dataclasses.field(default=True, metadata={"help": "write learning_curves.png at the end"})
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value, low = getattr(self, field.name), field.metadata.get("min", 1)
-            if isinstance(value, int) and not isinstance(value, bool) and value < low:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
                 raise ConfigError(f"--{field.name.replace('_', '-')} must be {'0 or more' if low == 0 else 'a positive integer'}"
                                   f", got {value}")
 
@@ -96,7 +101,7 @@ class Job:
         self.log, self.driver, self.options = log, driver, options
         self.learner = driver.learner
         self.member_hparams = driver.place(member_hparams)
-        self.keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
+        self.keys = driver.place(jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32)))
         self.steps_per_update = self.learner.config.batch_size
         self._checkpoints: Checkpoints | None = None
 
@@ -116,15 +121,15 @@ class Job:
         cfg = self.learner.config
         bar = tqdm(total=cfg.num_updates * self.steps_per_update, initial=start_update * self.steps_per_update,
                    unit="step", disable=not self.options.progress, desc=f"{self.log.algo} {cfg.env}")
-        started = time.perf_counter()
+        started = self._last_checkpoint = time.perf_counter()
         try:
-            if state is None:
-                state = self.driver.init(self.keys, self.member_hparams)
+            if state is None:  # the first chunk initialises the members
+                state = self.driver.placeholder_state(self.keys, self.member_hparams)
             finished = None  # the chunk the host has yet to handle
             for first in self.driver.chunk_starts(start_update):
-                state, metrics, finite = self.driver.chunk(state, self.member_hparams, first)
                 done = min(first + self.driver.chunk_size, cfg.num_updates)
-                evaluation = self._evaluate_if_due(done, state)  # queued right behind its chunk
+                state, metrics, finite, evaluation = self.driver.chunk(
+                    state, self.member_hparams, self.keys, first, evaluate=self._evaluation_due(done))
                 if finished is not None:
                     self._after_chunk(*finished, bar)  # while the device runs this chunk
                 finished = (done, state, metrics, finite, evaluation)
@@ -139,22 +144,22 @@ class Job:
         run_seconds = time.perf_counter() - started
         return self._finish(start_update, run_seconds, compile_seconds)
 
-    def _evaluate_if_due(self, done: int, state: Any) -> dict | None:
-        """Dispatch the greedy evaluation after every `eval_every`-th chunk and the last."""
+    def _evaluation_due(self, done: int) -> bool:
+        """Greedy evaluation after every `eval_every`-th chunk and after the last."""
         chunk_index = -(-done // self.driver.chunk_size)  # absolute: the same schedule after a resume
         every = self.options.eval_every
-        if done == self.learner.config.num_updates or (every and chunk_index % every == 0):
-            key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
-            return self.driver.evaluate(state, self.member_hparams, key)
-        return None
+        return done == self.learner.config.num_updates or bool(every and chunk_index % every == 0)
 
-    def _after_chunk(self, done: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict | None,
+    def _after_chunk(self, done: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict,
                      bar: tqdm) -> None:
         """The host's work at a chunk boundary: guard, checkpoint, log."""
         metrics, finite = jax.device_get((metrics, finite))
         self._guard_finite(done, finite, metrics)
-        self.checkpoints.save(done, state)
-        if evaluation is not None:
+        now = time.perf_counter()
+        if done == self.learner.config.num_updates or now - self._last_checkpoint >= self.options.checkpoint_seconds:
+            self.checkpoints.save(done, state)
+            self._last_checkpoint = now
+        if self._evaluation_due(done):
             metrics = _with_evaluation(metrics, jax.device_get(evaluation))
         records = self.log.append(metrics)
         bar.update(records[-1]["step"] - bar.n)

@@ -4,6 +4,9 @@ Metrics arrive stacked as [members, updates]; each line of `metrics.jsonl` is on
 update with `step` (env steps per member so far), each metric's mean over members and,
 for returns, the per-member values (`<name>_per_seed`, `null` for a member that has
 not finished an episode yet). `episode_return` averages only the members that have.
+`metrics.jsonl` is written after every chunk; TensorBoard events are queued and flushed
+by tensorboardX's writer every 10 s and when the run ends (a full queue would block the
+training loop).
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class RunLog:
     def _open_tensorboard(self, purge_step: int | None) -> None:
         from tensorboardX import SummaryWriter
 
-        self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=purge_step, flush_secs=30)
+        self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=purge_step, max_queue=100_000, flush_secs=10)
 
     def append(self, chunk_metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         records = update_records(chunk_metrics)
@@ -107,7 +110,6 @@ class RunLog:
             for name, value in record.items():
                 if name != "step" and isinstance(value, float):
                     self._tb.add_scalar(name, value, record["step"])
-        self._tb.flush()
         self.last = records[-1]
         return records
 

@@ -9,6 +9,7 @@ colour each, labelled by folder name.
 from __future__ import annotations
 
 import pathlib
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -54,7 +55,8 @@ def plot_runs(run_dirs: Sequence[str | pathlib.Path], out: str | pathlib.Path) -
             if series is None:
                 continue
             steps, values = series
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # updates before any episode ended: all NaN
                 mean = np.nanmean(values, axis=1)
                 low, high = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
             marker = "o" if metric == "eval_return" else None
