@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxshape.envs import own_info, reset_batch, resolve, step_batch
+from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.episodes import EpisodeStats
 from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.errors import ConfigError
@@ -217,20 +217,8 @@ class PPO:
     # -------------------------------------------------------------------- init
     def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
         """A zero transition with the exact shapes the rollout produces."""
-        n = self.config.num_envs
-        action = self.example_action((n,))
-        keys = jax.random.split(jax.random.PRNGKey(0), n)
-        info = jax.eval_shape(self._step_envs, keys, env_state, action)[-1]
-        return Transition(
-            obs=obs,
-            action=action,
-            reward=jnp.zeros((n,), jnp.float32),
-            terminated=jnp.zeros((n,), bool),
-            truncated=jnp.zeros((n,), bool),
-            next_obs=obs,
-            gamma=jnp.float32(0.99),
-            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info)),
-        )
+        action = self.example_action((self.config.num_envs,))
+        return example_transition(self.env, self.env_params, obs, env_state, action)
 
     def init(self, key: jax.Array, hp: PPOHParams) -> PPOState:
         cfg = self.config
@@ -273,17 +261,8 @@ class PPO:
             next_obs, env_state, reward, terminated, truncated, info = self._step_envs(
                 jax.random.split(env_key, cfg.num_envs), env_state, action
             )
-            terminated = terminated.astype(bool)
-            transition = Transition(
-                obs=obs,
-                action=action,
-                reward=reward.astype(jnp.float32),
-                terminated=terminated,
-                # a step that both terminates and hits the time limit is a termination
-                truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
-                next_obs=info["final_observation"].astype(jnp.float32),
-                gamma=hp.gamma,
-                info=own_info(info),
+            transition = step_transition(
+                obs, action, reward, terminated, truncated, info, hp.gamma,
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)

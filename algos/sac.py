@@ -53,7 +53,7 @@ from flax import struct
 from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
 from jaxshape.algos.networks import ACTIVATIONS, check_shape_settings
-from jaxshape.envs import own_info, reset_batch, resolve, step_batch
+from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
@@ -364,14 +364,8 @@ class SAC:
 
     # -------------------------------------------------------------------- init
     def _example_transition(self, obs: jax.Array, env_state: Any) -> Transition:
-        n = self.config.num_envs
-        action = jnp.zeros((n, self.action_dim), jnp.float32)
-        info = jax.eval_shape(self._step_envs, jax.random.split(jax.random.PRNGKey(0), n), env_state, action)[-1]
-        return Transition(
-            obs=obs, action=action, reward=jnp.zeros((n,), jnp.float32), terminated=jnp.zeros((n,), bool),
-            truncated=jnp.zeros((n,), bool), next_obs=obs, gamma=jnp.float32(0.99),
-            info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info)),
-        )
+        action = jnp.zeros((self.config.num_envs, self.action_dim), jnp.float32)
+        return example_transition(self.env, self.env_params, obs, env_state, action)
 
     def _example_item(self, policy_input: jax.Array, example: Transition, reward_state: Any, hp: SACHParams):
         streams = jax.eval_shape(lambda: self.transform.apply(reward_state, example, hp.reward)[0])
@@ -439,18 +433,7 @@ class SAC:
         next_obs, env_state, reward, terminated, truncated, info = self._step_envs(
             jax.random.split(env_key, n), state.env_state, env_action
         )
-        terminated = terminated.astype(bool)
-        transition = Transition(
-            obs=state.obs,
-            action=env_action,
-            reward=reward.astype(jnp.float32),
-            terminated=terminated,
-            # a step that both terminates and hits the time limit is a termination
-            truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
-            next_obs=info["final_observation"].astype(jnp.float32),
-            gamma=hp.gamma,
-            info=own_info(info),
-        )
+        transition = step_transition(state.obs, env_action, reward, terminated, truncated, info, hp.gamma)
         streams, reward_state = self.transform.apply(state.reward_state, transition, hp.reward)
         done = transition.done
         item = {

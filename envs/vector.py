@@ -1,11 +1,15 @@
-"""Batches of envs: the vmapped `reset`/`step` every learner runs, and the step info an
-env adds beyond the contract's own fields."""
+"""Batches of envs: the vmapped `reset`/`step` every learner runs, the step info an env
+adds beyond the contract's own fields, and the one place an env step becomes a
+`Transition` (PPO, SAC and evaluation all record their steps through `step_transition`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+
+from jaxshape.types import Transition
 
 CONTRACT_INFO = ("final_observation", "terminated", "truncated", "discount")
 
@@ -23,3 +27,34 @@ def step_batch(env: Any, params: Any, keys: jax.Array, states: Any, actions: jax
 def own_info(info: dict[str, Any]) -> dict[str, Any]:
     """The env's own step info, without the fields the contract already records."""
     return {k: v for k, v in info.items() if k not in CONTRACT_INFO}
+
+
+def step_transition(obs: jax.Array, action: jax.Array, reward: jax.Array, terminated: jax.Array,
+                    truncated: jax.Array, info: dict[str, Any], gamma: Any,
+                    extras: dict[str, Any] | None = None) -> Transition:
+    """The transition of one batched env step, under the termination rule:
+
+    - `next_obs` is the TRUE next observation, `info["final_observation"]` (not the
+      observation the env reset to where an episode ended);
+    - a step that both terminates and hits the time limit is a termination:
+      truncated = truncated ∧ ¬terminated;
+    - rewards and observations are float32, the flags bool.
+    """
+    terminated = terminated.astype(bool)
+    return Transition(obs=obs, action=action, reward=reward.astype(jnp.float32), terminated=terminated,
+                      truncated=jnp.logical_and(truncated.astype(bool), jnp.logical_not(terminated)),
+                      next_obs=info["final_observation"].astype(jnp.float32), gamma=gamma, info=own_info(info),
+                      extras=extras or {})
+
+
+def example_transition(env: Any, params: Any, obs: jax.Array, states: Any, action: jax.Array,
+                       gamma: Any = 0.99) -> Transition:
+    """A transition of the shapes and dtypes `step_transition` records for these envs
+    (zeros; `action` is one action per env): what reward transforms `init` from."""
+    n = obs.shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    info = jax.eval_shape(lambda k, s, a: step_batch(env, params, k, s, a), keys, states, action)[-1]
+    no = jnp.zeros((n,), bool)
+    return Transition(obs=obs, action=action, reward=jnp.zeros((n,), jnp.float32), terminated=no, truncated=no,
+                      next_obs=obs, gamma=jnp.float32(gamma),
+                      info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info)))

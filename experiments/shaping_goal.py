@@ -23,7 +23,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import experiment_common as ec
 from jaxshape.algos.ppo import PPOConfig, default_hparams, make_ppo

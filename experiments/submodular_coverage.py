@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 import experiment_common as ec
 from jaxshape.algos.ppo import PPOConfig, default_hparams, make_ppo

@@ -14,9 +14,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from jaxshape.envs.vector import own_info, reset_batch, step_batch
+from jaxshape.envs.vector import example_transition, reset_batch, step_batch, step_transition
 from jaxshape.rewards import RewardTransform
-from jaxshape.types import Transition
 
 
 def episode_limit(env: Any, env_params: Any, default: int = 1000) -> int:
@@ -52,16 +51,11 @@ def evaluate(
     obs, env_state = reset_batch(env, env_params, jax.random.split(reset_key, num_episodes))
     observing = transform is not None and transform.observe is not None
     zeros = jnp.zeros((num_episodes,), jnp.float32)
-    no_flag = jnp.zeros((num_episodes,), bool)
     transform_state = None
     if observing:
         actions = jnp.broadcast_to(example_action, (num_episodes,) + jnp.shape(example_action))
-        info_shape = jax.eval_shape(lambda k, s, a: step_batch(env, env_params, k, s, a),
-                                    jax.random.split(transform_key, num_episodes), env_state, actions)[-1]
-        example = Transition(obs=obs, action=actions, reward=zeros, terminated=no_flag, truncated=no_flag, next_obs=obs,
-                             gamma=jnp.float32(gamma),
-                             info=jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), own_info(info_shape)))
-        transform_state = transform.init(transform_key, example)
+        transform_state = transform.init(transform_key, example_transition(env, env_params, obs, env_state, actions,
+                                                                           gamma))
 
     def step(carry, key):
         env_state, obs, transform_state, ret, length, running = carry
@@ -73,9 +67,7 @@ def evaluate(
         )
         done = jnp.logical_or(terminated, truncated)
         if observing:
-            transition = Transition(obs=obs, action=action, reward=reward.astype(jnp.float32), terminated=terminated,
-                                    truncated=jnp.logical_and(truncated, jnp.logical_not(terminated)),
-                                    next_obs=info["final_observation"], gamma=gamma, info=own_info(info))
+            transition = step_transition(obs, action, reward, terminated, truncated, info, gamma)
             _, transform_state = transform.apply(transform_state, transition, transform_hparams)
         ret = ret + jnp.where(running, reward, 0.0)
         length = length + running

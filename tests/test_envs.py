@@ -91,3 +91,19 @@ def test_brax_resets_are_fresh_random_states(brax_pendulum):
     first_states = np.stack([obs[0]] + [next_obs[t] for t in ended])
     # three episode starts, all different: no cached first state
     assert len({tuple(np.round(s, 6)) for s in first_states}) == len(first_states)
+
+
+def test_step_transition_applies_the_termination_rule():
+    """PPO, SAC and evaluation record env steps through this one function."""
+    import jax.numpy as jnp
+
+    from jaxshape.envs import step_transition
+
+    final = jnp.array([[1.0], [2.0], [3.0]])
+    info = {"final_observation": final, "discount": jnp.ones(3), "cell": jnp.array([4, 5, 6])}
+    t = step_transition(jnp.zeros((3, 1)), jnp.array([0, 1, 0]), jnp.array([1, 0, 2]), jnp.array([1, 0, 1]),
+                        jnp.array([1, 1, 0]), info, 0.9)
+    assert t.terminated.tolist() == [True, False, True]
+    assert t.truncated.tolist() == [False, True, False]  # terminating at the time limit is a termination
+    assert t.next_obs.tolist() == final.tolist() and t.reward.dtype == jnp.float32
+    assert list(t.info) == ["cell"] and t.gamma == 0.9

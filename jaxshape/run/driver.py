@@ -31,7 +31,7 @@ wants to reuse the compiled program (a sweep's equal batches) keeps the Driver.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
