@@ -1,7 +1,7 @@
 """Exploration on DeepSea-bsuite (size N, default 20): plain PPO vs PPO + a tabular count
 bonus vs PPO + RND, at equal budget.
 
-    /tmp/venv/bin/python experiments/exploration_deepsea.py [--size 20] [--total-steps N] [--seeds K]
+    python experiments/exploration_deepsea.py [--size 20] [--total-steps N] [--seeds K]
 
 DeepSea's size is a constructor argument (`make("DeepSea-bsuite", size=N)`, which gymnax
 forwards to `DeepSea(size=N)`); episodes last exactly N steps. The treasure at the

@@ -1,6 +1,6 @@
 """Potential shaping on PointGoal-v0: PPO with Φ = −‖position − goal‖ vs PPO without.
 
-    /tmp/venv/bin/python experiments/shaping_goal.py [--total-steps N] [--seeds K]
+    python experiments/shaping_goal.py [--total-steps N] [--seeds K]
 
 Both conditions get the same budget, config, hparams and seeds; the only difference is
 the shaping stream F = γ·Φ(s′) − Φ(s) (`jaxshape.rewards.potential_shaping`). Every

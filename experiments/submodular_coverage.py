@@ -1,6 +1,6 @@
 """Submodular vs additive rewards on Coverage-grid (Prajapat et al. 2024, SubPO).
 
-    /tmp/venv/bin/python experiments/submodular_coverage.py [--size 8] [--total-steps N] [--seeds K]
+    python experiments/submodular_coverage.py [--size 8] [--total-steps N] [--seeds K]
 
 Coverage-grid (envs/coverage.py): an N×N grid, start in the centre, 4 moves, episodes
 truncated after `--max-steps` (default 64) steps, extrinsic reward 0. Conditions, same
