@@ -30,7 +30,7 @@ from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, 
 from jaxshape.episodes import EpisodeStats
 from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.errors import ConfigError
-from jaxshape.rewards import RewardTransform, Stream, identity, weighted_sum
+from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
@@ -265,12 +265,12 @@ class PPO:
                 obs, action, reward, terminated, truncated, info, hp.gamma,
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
+            learner_extras = {"policy_input": policy_input}
+            if self.transform.observe is not None:  # V(s′) sees the ending episode's features, not the reset ones
+                learner_extras["next_features"] = final_features(self.transform, reward_state, transition, hp.reward)
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)
             episodes = episodes.record(transition.reward, transition.done)
             stream_episodes = {k: e.record(streams[k], transition.done) for k, e in stream_episodes.items()}
-            learner_extras = {"policy_input": policy_input}
-            if self.transform.observe is not None:
-                learner_extras["next_features"] = self._features(reward_state)
             transition = transition.replace(extras={**transition.extras, **learner_extras})
             carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes, stream_episodes)
             return carry, (transition, streams)

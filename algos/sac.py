@@ -57,7 +57,7 @@ from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, 
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
-from jaxshape.rewards import RewardTransform, identity, weighted_sum
+from jaxshape.rewards import RewardTransform, final_features, identity, weighted_sum
 from jaxshape.types import Transition
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -434,6 +434,10 @@ class SAC:
             jax.random.split(env_key, n), state.env_state, env_action
         )
         transition = step_transition(state.obs, env_action, reward, terminated, truncated, info, hp.gamma)
+        next_input = transition.next_obs.reshape((n, -1)).astype(jnp.float32)
+        if self.transform.observe is not None:  # Q(s′, ·) sees the ending episode's features, not the reset ones
+            features = final_features(self.transform, state.reward_state, transition, hp.reward)
+            next_input = jnp.concatenate([next_input, features.astype(jnp.float32)], axis=-1)
         streams, reward_state = self.transform.apply(state.reward_state, transition, hp.reward)
         done = transition.done
         item = {
@@ -442,7 +446,7 @@ class SAC:
             "rewards": streams,
             "terminated": terminated,
             "truncated": transition.truncated,
-            "next_obs": self.policy_input(transition.next_obs, reward_state),
+            "next_obs": next_input,
         }
         if self.relabels:
             item["achieved_goal"] = info["achieved_goal"].astype(jnp.float32)

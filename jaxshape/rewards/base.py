@@ -136,6 +136,20 @@ def identity() -> RewardTransform:
     return RewardTransform(no_state, apply_fn, no_update, name="identity")
 
 
+def final_features(transform: RewardTransform, state: Any, transition: Transition, hparams: Any) -> jax.Array:
+    """`observe` of the state the episode ENDS in, for the bootstrap V(s′) at a time limit.
+
+    `apply` resets a transform's episodic part where the episode ended, so `observe` of
+    its new state describes the next episode (the automaton back in its start state, an
+    empty visited set). The value of the true last observation s′ must instead see what
+    the agent held at s′: this applies `transform` to `transition` with the end of the
+    episode not signalled (no reset) from the state before the step, and observes that.
+    Where the episode goes on, it equals `observe` of `apply`'s new state."""
+    still_running = transition.replace(terminated=jnp.zeros_like(transition.terminated),
+                                       truncated=jnp.zeros_like(transition.truncated))
+    return transform.observe(transform.apply(state, still_running, hparams)[1])
+
+
 def weighted_sum(rewards: Rewards, coefs: dict[str, jax.Array]) -> jax.Array:
     """Σ_k coef_k · r_k over the named streams that have a coefficient."""
     terms = [jnp.asarray(coefs[name], jnp.float32) * r for name, r in sorted(rewards.items()) if name in coefs]
