@@ -57,7 +57,7 @@ from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, 
 from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
-from jaxshape.rewards import RewardTransform, final_features, identity, weighted_sum
+from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
 from jaxshape.types import Transition
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -138,14 +138,17 @@ class SACHParams:
     target_entropy_per_dim: Any = -1.0
     reward: Any = ()
     reward_coefs: Any = None
+    reward_gammas: Any = None  # the discount of each non-episodic stream's critic head
 
 
 def default_hparams(transform: RewardTransform | None = None, **overrides: Any) -> SACHParams:
-    """SACHParams as float32 arrays, with the transform's hparams and stream coefficients."""
+    """SACHParams as float32 arrays, with the transform's hparams, stream coefficients and
+    the discounts of its non-episodic streams."""
     transform = transform or identity()
     hp = SACHParams(
         reward=transform.default_hparams,
         reward_coefs={s.name: s.coef for s in transform.all_streams},
+        reward_gammas={s.name: 0.99 if s.gamma is None else s.gamma for s in transform.all_streams if not s.episodic},
     ).replace(**overrides)
     return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp)
 
@@ -183,27 +186,32 @@ class Actor(nn.Module):
 
 
 class QNetwork(nn.Module):
+    """(s, a) -> [..., heads]: head 0 values the episodic streams, head j ≥ 1 the j-th
+    non-episodic stream."""
+
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
+    num_heads: int = 1
 
     @nn.compact
     def __call__(self, obs, action):
         h = MLP(self.hidden_sizes, self.activation)(jnp.concatenate([obs, action], axis=-1))
-        return nn.Dense(1)(h)[..., 0]
+        return nn.Dense(self.num_heads)(h)
 
 
 class TwinQ(nn.Module):
-    """(s, a) -> [2, ...]: two independently initialised critics, evaluated as one vmap."""
+    """(s, a) -> [2, ..., heads]: two independently initialised critics, evaluated as one vmap."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
+    num_heads: int = 1
     num_critics: int = 2
 
     @nn.compact
     def __call__(self, obs, action):
         ensemble = nn.vmap(QNetwork, variable_axes={"params": 0}, split_rngs={"params": True},
                            in_axes=None, out_axes=0, axis_size=self.num_critics)
-        return ensemble(self.hidden_sizes, self.activation)(obs, action)
+        return ensemble(self.hidden_sizes, self.activation, self.num_heads)(obs, action)
 
 
 def soft_target(rewards, terminated, next_q, next_log_prob, alpha, gamma):
@@ -309,8 +317,18 @@ class SAC:
         return Actor(self.action_dim, tuple(self.config.hidden_sizes), self.config.activation)
 
     @property
+    def nonepisodic(self) -> tuple[Stream, ...]:
+        """Streams with a critic head of their own (never cut at episode ends)."""
+        return tuple(s for s in self.transform.all_streams if not s.episodic)
+
+    @property
     def critic(self) -> TwinQ:
-        return TwinQ(tuple(self.config.hidden_sizes), self.config.activation)
+        return TwinQ(tuple(self.config.hidden_sizes), self.config.activation, 1 + len(self.nonepisodic))
+
+    def combined_q(self, q: jax.Array, hp: SACHParams) -> jax.Array:
+        """Q = Q_0 + Σ_j c_j·Q_j over the heads ([..., heads] -> [...]): what the actor maximises."""
+        coefs = jnp.stack([jnp.float32(1.0)] + [hp.reward_coefs[s.name] for s in self.nonepisodic])
+        return (q * coefs).sum(-1)
 
     @property
     def relabels(self) -> bool:
@@ -466,10 +484,15 @@ class SAC:
 
     # ------------------------------------------------------------------- learn
     def targets(self, actor_params, target_params, log_alpha, hp: SACHParams, rewards, terminated, next_obs, key):
-        """Soft TD targets y (see `soft_target`) from the TRUE next observations."""
+        """Soft TD targets [..., heads] from the TRUE next observations: head 0 as in
+        `soft_target` on the episodic reward; head j ≥ 1, y_j = r_j + γ_j·Q′_j, its own
+        stream and discount, never cut at an episode's end (the stream does not end)."""
         next_action, next_log_prob = self.sample_action(actor_params, next_obs, key)
         next_q = self.critic.apply(target_params, next_obs, next_action).min(axis=0)
-        return soft_target(rewards, terminated, next_q, next_log_prob, jnp.exp(log_alpha), hp.gamma)
+        episodic = soft_target(rewards[..., 0], terminated, next_q[..., 0], next_log_prob, jnp.exp(log_alpha), hp.gamma)
+        heads = [episodic] + [rewards[..., j] + hp.reward_gammas[s.name] * next_q[..., j]
+                              for j, s in enumerate(self.nonepisodic, start=1)]
+        return jnp.stack(heads, axis=-1)
 
     def sample_batch(self, buffer: replay.ReplayBuffer, hp: SACHParams, key: jax.Array):
         """A minibatch from the buffer (hindsight-relabelled if configured) and its reward."""
@@ -480,7 +503,10 @@ class SAC:
         if self.relabels:
             batch, relabelled = her.relabel(her_key, buffer, rows, cols, batch, self.goal, self.config.her_strategy,
                                             self.config.her_k, hp.gamma)
-        return batch, weighted_sum(batch["rewards"], hp.reward_coefs), relabelled
+        own_head = {s.name for s in self.nonepisodic}
+        episodic = weighted_sum({k: r for k, r in batch["rewards"].items() if k not in own_head}, hp.reward_coefs)
+        rewards = jnp.stack([episodic] + [batch["rewards"][s.name] for s in self.nonepisodic], axis=-1)
+        return batch, rewards, relabelled
 
     def _gradient_step(self, state: SACState, hp: SACHParams, key: jax.Array):
         actor_opt, critic_opt, alpha_opt = self.optimizers(hp)
@@ -500,7 +526,7 @@ class SAC:
 
         def actor_loss(params):
             action, log_prob = self.sample_action(params, batch["obs"], actor_key)
-            q_new = self.critic.apply(critic_params, batch["obs"], action).min(axis=0)
+            q_new = self.combined_q(self.critic.apply(critic_params, batch["obs"], action), hp).min(axis=0)
             return (alpha * log_prob - q_new).mean(), log_prob
 
         (loss_actor, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor_params)
@@ -523,8 +549,8 @@ class SAC:
             "loss_actor": loss_actor,
             "loss_alpha": loss_alpha,
             "alpha": alpha,
-            "q_mean": q.mean(),
-            "q_target_mean": target.mean(),
+            "q_mean": q[..., 0].mean(),
+            "q_target_mean": target[..., 0].mean(),
             "entropy": -log_prob.mean(),
             "relabelled_fraction": relabelled.mean(),
         }

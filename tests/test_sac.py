@@ -62,16 +62,18 @@ def test_targets_bootstrap_through_truncation_and_stop_at_termination():
     truncated = jnp.array([False, False, True])  # the target must not read it
     del truncated
     key = jax.random.PRNGKey(7)
-    y = sac.targets(state.actor_params, state.target_params, state.log_alpha, hp, rewards, terminated, next_obs, key)
+    y = sac.targets(state.actor_params, state.target_params, state.log_alpha, hp, rewards[:, None], terminated,
+                    next_obs, key)[:, 0]  # head 0: the episodic streams
     # by hand: min over the target critics of Q(s′, a′) − α log π(a′|s′), a′ from the same key
     action, log_prob = sac.sample_action(state.actor_params, next_obs, key)
-    soft_value = sac.critic.apply(state.target_params, next_obs, action).min(axis=0) - jnp.exp(state.log_alpha) * log_prob
+    soft_value = (sac.critic.apply(state.target_params, next_obs, action).min(axis=0)[:, 0]
+                  - jnp.exp(state.log_alpha) * log_prob)
     rows = np.array([0, 2])
     np.testing.assert_allclose(np.asarray(y)[rows], -1.0 + 0.9 * np.asarray(soft_value)[rows], rtol=1e-6)
     assert y[1] == -1.0  # termination: no bootstrap
     # truncation bootstraps exactly like a step that did not end
-    y_running = sac.targets(state.actor_params, state.target_params, state.log_alpha, hp, rewards,
-                            jnp.zeros(3, bool), next_obs, key)
+    y_running = sac.targets(state.actor_params, state.target_params, state.log_alpha, hp, rewards[:, None],
+                            jnp.zeros(3, bool), next_obs, key)[:, 0]
     assert y[2] == y_running[2] and y[0] == y_running[0] and y[1] != y_running[1]
     assert abs(float(soft_value[0])) > 1e-3  # so the two cases really differ
     np.testing.assert_allclose(soft_target(jnp.array([1.0, 1.0]), jnp.array([False, True]), jnp.array([2.0, 2.0]),
@@ -166,3 +168,30 @@ def test_unsupported_action_space_is_refused():
     env = MatrixAction()
     with pytest.raises(ConfigError, match="1-D Box"):
         make_sac(SACConfig(), env, env.default_params)
+
+
+def test_nonepisodic_streams_get_their_own_critic_head_discount_and_no_cut():
+    """RND's stream is non-episodic: its head bootstraps with its own γ even where the
+    episode terminated, and the actor maximises Q_0 + c·Q_rnd."""
+    from jaxshape.rewards import rnd
+
+    transform = rnd(coef=0.5)
+    sac = make_sac(SMALL, transform=transform)
+    hp = default_hparams(transform, gamma=0.9, reward_gammas={"rnd": 0.5})
+    state = jax.jit(sac.init)(jax.random.PRNGKey(0), hp)
+    next_obs = jnp.tile(jnp.array([[0.3, -0.9, 1.5]]), (2, 1))
+    rewards = jnp.array([[-1.0, 2.0], [-1.0, 2.0]])  # [episodic, rnd]
+    terminated = jnp.array([False, True])
+    key = jax.random.PRNGKey(7)
+    y = np.asarray(sac.targets(state.actor_params, state.target_params, state.log_alpha, hp, rewards, terminated,
+                               next_obs, key))
+    action, log_prob = sac.sample_action(state.actor_params, next_obs, key)
+    next_q = np.asarray(sac.critic.apply(state.target_params, next_obs, action).min(axis=0))
+    assert next_q.shape == (2, 2)
+    soft = next_q[:, 0] - np.exp(float(state.log_alpha)) * np.asarray(log_prob)
+    np.testing.assert_allclose(y[:, 0], [-1.0 + 0.9 * soft[0], -1.0], rtol=1e-5)  # cut at termination
+    np.testing.assert_allclose(y[:, 1], 2.0 + 0.5 * next_q[:, 1], rtol=1e-5)  # never cut, own γ
+    q = jnp.array([[1.0, 4.0]])
+    np.testing.assert_allclose(sac.combined_q(q, hp), [1.0 + 0.5 * 4.0])
+    state, metrics = jax.jit(sac.update)(state, hp)
+    assert np.isfinite(float(metrics["loss_critic"])) and "reward/rnd" in metrics
