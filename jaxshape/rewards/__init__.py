@@ -16,6 +16,7 @@ from jaxshape.rewards.base import (
     weighted_sum,
 )
 from jaxshape.rewards.combine import chain
+from jaxshape.rewards.terms import term
 
 __all__ = [
     "EXTRINSIC",
@@ -31,6 +32,7 @@ __all__ = [
     "no_state",
     "no_update",
     "reset_where",
+    "term",
     "weighted_sum",
 ]
 
