@@ -16,6 +16,7 @@ from jaxshape.rewards.base import (
     weighted_sum,
 )
 from jaxshape.rewards.combine import chain
+from jaxshape.rewards.select import select
 from jaxshape.rewards.terms import term
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "no_state",
     "no_update",
     "reset_where",
+    "select",
     "term",
     "weighted_sum",
 ]
@@ -87,3 +89,9 @@ __all__ += [
     "info_locator",
 ]
 # --- end intrinsic and submodular rewards
+
+# --- gated and multiplicative combinations (gates.py)
+from jaxshape.rewards.gates import gate, multiply, terminate_if  # noqa: E402
+
+__all__ += ["gate", "multiply", "terminate_if"]
+# --- end gated and multiplicative combinations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pathlib
 from typing import Any, Callable
 
 import jax
@@ -63,23 +64,69 @@ def make_config(algo: str, settings: dict[str, Any]) -> Any:
         raise ConfigError(f"bad {algo} config: {err}") from None
 
 
-def build(algo: str, config: Any, reward: str = "", **hparam_overrides: Any) -> tuple[Any, Any]:
-    """(learner, default hparams) for `config` (a config object or dict) and a reward
-    spec such as "count(beta=0.05)+rnd". The learner validates its config and env here,
+def load_candidates(path: str) -> tuple[list[str], list[Any]]:
+    """(names, transforms) from a Python file that defines `CANDIDATES`: a list of reward
+    transforms (named by their `name`) or a dict name -> transform."""
+    import runpy
+
+    from jaxshape.rewards import RewardTransform
+
+    if not pathlib.Path(path).is_file():
+        raise ConfigError(f"reward candidates file {path} does not exist; give a .py file that defines CANDIDATES")
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as err:  # the user's file: report it in one line
+        raise ConfigError(f"cannot run {path}: {type(err).__name__}: {err}") from None
+    candidates = namespace.get("CANDIDATES")
+    if isinstance(candidates, dict):
+        names, transforms = list(candidates), list(candidates.values())
+    elif isinstance(candidates, (list, tuple)):
+        transforms = list(candidates)
+        names = []
+        for t in transforms:
+            name, i = getattr(t, "name", "candidate"), 2
+            while name in names:
+                name, i = f"{getattr(t, 'name', 'candidate')}_{i}", i + 1
+            names.append(name)
+    else:
+        raise ConfigError(f"{path} must define CANDIDATES, a list of reward transforms or a dict name -> transform")
+    if not transforms or not all(isinstance(t, RewardTransform) for t in transforms):
+        raise ConfigError(f"CANDIDATES in {path} must hold at least one reward transform, and only transforms")
+    if bad := [n for n in names if not str(n).isidentifier()]:
+        raise ConfigError(f"candidate names in {path} must be identifiers (they name hyperparameters): {bad}")
+    return names, transforms
+
+
+def build(algo: str, config: Any, reward: str = "", reward_candidates: str = "",
+          **hparam_overrides: Any) -> tuple[Any, Any]:
+    """(learner, default hparams) for `config` (a config object or dict) and either a
+    reward spec such as "count(beta=0.05)+rnd" or a file of reward candidates (the
+    transform is then `rewards.select(CANDIDATES)`, the candidate chosen by the traced
+    hyperparameter `reward.index`). The learner validates its config and env here,
     before anything compiles."""
+    from jaxshape.rewards import select
     from jaxshape.rewards.spec import parse_reward_spec
 
     _, _, make, default_hparams = builders(algo)
     if isinstance(config, dict):
         config = make_config(algo, config)
-    transform = parse_reward_spec(reward, config.env) if reward else None
+    if reward and reward_candidates:
+        raise ConfigError("give either a reward spec or reward candidates, not both (add the spec's terms to each "
+                          "candidate instead)")
+    transform = None
+    if reward_candidates:
+        names, candidates = load_candidates(reward_candidates)
+        transform = select(candidates, names)
+    elif reward:
+        transform = parse_reward_spec(reward, config.env)
     return make(config, transform=transform), default_hparams(transform, **hparam_overrides)
 
 
-def build_learner(algo: str, config: dict, reward: str = "") -> Any:
-    """A learner rebuilt from a run folder's saved algorithm, config dict and reward spec."""
+def build_learner(algo: str, config: dict, reward: str = "", reward_candidates: str = "") -> Any:
+    """A learner rebuilt from a run folder's saved algorithm, config dict and reward spec
+    (or reward candidates file)."""
     saved = {f.name for f in dataclasses.fields(builders(algo)[0])}
-    return build(algo, {k: v for k, v in config.items() if k in saved}, reward)[0]
+    return build(algo, {k: v for k, v in config.items() if k in saved}, reward, reward_candidates)[0]
 
 
 def hparams_to_json(member_hparams: Any) -> dict:

@@ -276,7 +276,8 @@ def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = Tr
     run_dir = pathlib.Path(run_dir)
     saved = read_config(run_dir)
     algo = saved["algo"]
-    learner = learner or builder.build_learner(algo, saved["config"], saved.get("reward", ""))
+    learner = learner or builder.build_learner(algo, saved["config"], saved.get("reward", ""),
+                                               saved.get("reward_candidates", ""))
     options = dataclasses.replace(JobOptions(**saved["options"]), progress=progress)
     member_hparams = builder.hparams_from_json(algo, saved["hparams"])
     job = Job(RunLog(run_dir, algo), driver or make_driver(learner, options), member_hparams, saved["seeds"], options)

@@ -23,7 +23,8 @@ def restore_run(run_dir: str | pathlib.Path) -> tuple[Any, Any, Any, dict]:
     from jaxshape.run.logs import read_config
 
     saved = read_config(run_dir)
-    learner = builder.build_learner(saved["algo"], saved["config"], saved.get("reward", ""))
+    learner = builder.build_learner(saved["algo"], saved["config"], saved.get("reward", ""),
+                                    saved.get("reward_candidates", ""))
     member_hparams = builder.hparams_from_json(saved["algo"], saved["hparams"])
     keys = jax.vmap(jax.random.PRNGKey)(jax.numpy.asarray(saved["seeds"], jax.numpy.uint32))
     abstract = jax.eval_shape(jax.vmap(learner.init), keys, member_hparams)

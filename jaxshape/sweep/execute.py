@@ -34,7 +34,7 @@ from jaxshape.errors import ConfigError
 from jaxshape.run import builder, job
 from jaxshape.run.driver import Driver, members_mesh
 from jaxshape.sweep import plan as planning
-from jaxshape.sweep.report import batch_curves, write_json, write_results
+from jaxshape.sweep.report import batch_curves, write_candidate_report, write_json, write_results
 from jaxshape.sweep.spec import RANK_KEYS, SweepSpec, configurations, spec_from_dict, with_values
 
 
@@ -47,7 +47,16 @@ def _options(spec: SweepSpec) -> job.JobOptions:
 
 def _build(spec: SweepSpec) -> tuple[Any, Any]:
     """(learner, default hparams); validates the config before anything compiles."""
-    return builder.build(spec.algo, spec.config, spec.reward)
+    return builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates)
+
+
+def _with_candidates(spec: SweepSpec, base: Any) -> SweepSpec:
+    """With reward candidates, `reward.index` is a grid axis over all of them (unless given)."""
+    if not spec.reward_candidates or "reward.index" in spec.grid:
+        return spec
+    count = len([name for name in base.reward if name != "index"])
+    path = str(pathlib.Path(spec.reward_candidates).resolve())
+    return dataclasses.replace(spec, reward_candidates=path, grid={"reward.index": list(range(count)), **spec.grid})
 
 
 def _mesh(shard: bool):
@@ -72,7 +81,8 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
             stacked = pytree.stack([with_values(base, configs[members[m]["config"]]) for m in batch["members"]])
             summary = job.train(spec.algo, driver.learner, base, seeds=seeds, member_hparams=stacked, out_dir=out,
                                 reward=spec.reward, options=options, driver=driver,
-                                extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"]}})
+                                extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"]},
+                                              "reward_candidates": spec.reward_candidates})
         totals["compile_seconds"] += summary["compile_seconds"]
         totals["run_seconds"] += summary["run_seconds"]
         totals["member_steps"] += (summary["steps_per_second"] or 0.0) * summary["run_seconds"]
@@ -84,6 +94,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
     """Run the sweep into `out_dir` and write its outputs; returns the best
     configuration's row (None on processes other than 0)."""
     learner, base = _build(spec)
+    spec = _with_candidates(spec, base)
     if spec.rank_by not in RANK_KEYS:
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_KEYS)}, got {spec.rank_by!r}")
     configs = configurations(spec, base, builder.builders(spec.algo)[0])
@@ -129,13 +140,14 @@ def _execute(sweep_dir, spec, record, driver, base, progress):
     started = time.perf_counter()
     totals = _run_batches(sweep_dir, spec, record, driver, base, progress)
     curves, finals, peaks = _gather(sweep_dir, record)
-    best = _report(sweep_dir, spec, record, totals, curves, finals, peaks, started) if jax.process_index() == 0 else None
+    best = (_report(sweep_dir, spec, record, totals, curves, finals, peaks, started, driver.learner.transform)
+            if jax.process_index() == 0 else None)
     if jax.process_count() > 1:  # leave together: the runtime's shutdown barrier waits only 5 minutes
         _wait_for_all_processes("jaxshape-sweep-written")
     return best
 
 
-def _report(sweep_dir, spec, record, totals, curves, steps, peaks, started):
+def _report(sweep_dir, spec, record, totals, curves, steps, peaks, started, transform):
     """Process 0: timing and memory into sweep.json, then the results tables and plot."""
     wall = time.perf_counter() - started
     record["report"] = {
@@ -145,7 +157,16 @@ def _report(sweep_dir, spec, record, totals, curves, steps, peaks, started):
         "peak_memory_per_process": peaks, "jax_version": jax.__version__, "device": str(jax.local_devices()[0]),
     }
     write_json(sweep_dir / "sweep.json", record)
-    return write_results(sweep_dir, record, curves, steps, spec.rank_by)
+    best = write_results(sweep_dir, record, curves, steps, spec.rank_by)
+    if spec.reward_candidates:
+        if jax.process_count() == 1:
+            streams = {s.name: s.coef for s in transform.all_streams}
+            names = [n for n in transform.default_hparams if n != "index"]  # select's candidates, in order
+            write_candidate_report(sweep_dir, record, curves, streams, names, spec.rank_by)
+        else:
+            print("candidates.json needs every batch folder on process 0; rerun the report there")
+    return best
+
 
 
 # ------------------------------------------------------------------ several processes

@@ -21,7 +21,8 @@ from jaxshape.errors import ConfigError
 from jaxshape.pytree import leaf_names
 
 DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
-RANK_KEYS = ("final_return_iqm", "final_return_mean", "auc_iqm", "auc_mean")
+RANK_KEYS = ("final_return_iqm", "final_return_mean", "auc_iqm", "auc_mean", "final_eval_return_iqm",
+             "final_eval_return_mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,7 @@ class SweepSpec:
     algo: str = "ppo"
     config: dict = dataclasses.field(default_factory=dict)
     reward: str = ""
+    reward_candidates: str = ""  # a .py file defining CANDIDATES: swept as the hparam reward.index
     grid: dict = dataclasses.field(default_factory=dict)
     random: dict = dataclasses.field(default_factory=dict)
     num_samples: int = 0
