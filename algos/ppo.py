@@ -35,7 +35,7 @@ from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
 from jaxshape.algos.networks import ActorCritic, check_shape_settings
-from jaxshape.algos.returns import gae
+from jaxshape.algos.returns import decoupled_advantages, gae, normalized
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +54,7 @@ class PPOConfig:
     normalize_obs: bool = False
     anneal_lr: bool = True
     continuous_squash: str = "tanh"
+    decouple_streams: bool = False  # a value head per episodic stream, advantages normalised per stream (GDPO)
 
     @property
     def batch_size(self) -> int:
@@ -152,6 +153,11 @@ class PPO:
     with `gamma`; each non-episodic stream (e.g. RND's) gets a head of its own, with its
     own discount from `reward_gammas`, whose trace is never cut at episode ends. The
     policy follows A = A_0 + Σ_j coef_j · A_j (Burda et al. 2018).
+
+    With `config.decouple_streams`, every episodic stream gets a value head of its own
+    too, and each stream's advantages are normalised before the weighted sum,
+    A = Σ_k coef_k · norm(A_k) (`returns.decoupled_advantages`): a stream's scale no
+    longer decides its weight, its coefficient does.
     """
 
     config: PPOConfig
@@ -164,6 +170,13 @@ class PPO:
     @property
     def nonepisodic(self) -> tuple[Stream, ...]:
         return tuple(s for s in self.transform.all_streams if not s.episodic)
+
+    @property
+    def episodic_heads(self) -> tuple[str, ...]:
+        """Episodic streams with a value head each (`decouple_streams`); else ()."""
+        if not self.config.decouple_streams:
+            return ()
+        return tuple(s.name for s in self.transform.all_streams if s.episodic)
 
     # ----------------------------------------------------------------- helpers
     def optimizer(self, hp: PPOHParams) -> optax.GradientTransformation:
@@ -288,23 +301,32 @@ class PPO:
         """GAE per value head; returns (combined advantages [T, N], targets [T, N, V])."""
         values = batch.extras["values"]
         episodic = {k: r for k, r in streams.items() if k not in {s.name for s in self.nonepisodic}}
-        # V of the true next observation: bootstraps through truncation (head 0)
+        # V of the true next observation: bootstraps through truncation (the episodic heads)
         next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
         _, next_values = self.policy_value(state.params, state.obs_stats, next_input)
-        advantages, targets = gae(
-            weighted_sum(episodic, hp.reward_coefs), values[..., 0], next_values[..., 0],
-            batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda,
-        )
-        all_targets = [targets]
+        if self.episodic_heads:  # a head per episodic stream, advantages normalised per stream
+            heads = len(self.episodic_heads)
+            advantages, targets = decoupled_advantages(
+                [streams[k] for k in self.episodic_heads], [hp.reward_coefs[k] for k in self.episodic_heads],
+                values[..., :heads], next_values[..., :heads], batch.terminated, batch.truncated, hp.gamma,
+                hp.gae_lambda)
+            all_targets = [targets[..., k] for k in range(heads)]
+        else:
+            advantages, targets = gae(
+                weighted_sum(episodic, hp.reward_coefs), values[..., 0], next_values[..., 0],
+                batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda,
+            )
+            all_targets = [targets]
         if self.nonepisodic:
             # non-episodic heads follow the stream of experience across resets
             last_input = self.policy_input(state.obs, self._features(state.reward_state))
             _, last_values = self.policy_value(state.params, state.obs_stats, last_input)
             following = jnp.concatenate([values[1:], last_values[None]], axis=0)
             never = jnp.zeros_like(batch.terminated)
-            for j, stream in enumerate(self.nonepisodic, start=1):
+            for j, stream in enumerate(self.nonepisodic, start=len(all_targets)):
                 adv_j, target_j = gae(streams[stream.name], values[..., j], following[..., j], never, never,
                                       hp.reward_gammas[stream.name], hp.gae_lambda)
+                adv_j = normalized(adv_j) if self.episodic_heads else adv_j
                 advantages = advantages + hp.reward_coefs[stream.name] * adv_j
                 all_targets.append(target_j)
         return advantages, jnp.stack(all_targets, axis=-1)
@@ -419,6 +441,7 @@ def make_ppo(
         hidden_sizes=tuple(config.hidden_sizes),
         activation=config.activation,
         shared=config.shared_network,
-        num_values=1 + sum(not s.episodic for s in transform.all_streams),
+        num_values=(sum(s.episodic for s in transform.all_streams) if config.decouple_streams else 1)
+        + sum(not s.episodic for s in transform.all_streams),
     )
     return PPO(config, env, env_params, transform, head, network)

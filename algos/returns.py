@@ -27,3 +27,24 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda):
 
     _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True)
     return advantages, advantages + values
+
+
+def normalized(advantages: jax.Array) -> jax.Array:
+    """(A − mean A) / (std A + 1e-8) over every element: invariant to a positive scale."""
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def decoupled_advantages(rewards, coefs, values, next_values, terminated, truncated, gamma, gae_lambda):
+    """Each stream's GAE normalised on its own, then weighted: A = Σ_k c_k · norm(A_k).
+
+    Decoupled multi-reward advantages (as in GDPO): summing raw rewards lets the stream
+    with the largest scale drown the others; normalising each stream's advantages first
+    makes every stream count by its coefficient alone, whatever its scale. `rewards` is
+    [K] arrays [T, ...]; `values`/`next_values` are [T, ..., K] (a value head per stream).
+    Returns (A [T, ...], value targets [T, ..., K])."""
+    combined, targets = 0.0, []
+    for k, (reward, coef) in enumerate(zip(rewards, coefs)):
+        advantage, target = gae(reward, values[..., k], next_values[..., k], terminated, truncated, gamma, gae_lambda)
+        combined = combined + coef * normalized(advantage)
+        targets.append(target)
+    return combined, jnp.stack(targets, axis=-1)

@@ -106,3 +106,17 @@ def test_unsupported_action_space_is_refused():
     env = MatrixAction()
     with pytest.raises(ConfigError, match="Discrete or 1-D Box"):
         make_ppo(PPOConfig(), env, env.default_params)
+
+
+def test_decoupled_streams_give_every_episodic_stream_a_value_head():
+    from jaxshape import rewards
+
+    transform = rewards.chain(rewards.term("distractor", lambda t, hp: 1000.0 * t.next_obs[:, 0]),
+                              rewards.potential_shaping(lambda obs: -jnp.abs(obs[..., 2])))
+    config = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 2, num_epochs=1, num_minibatches=2,
+                       hidden_sizes=(8,), decouple_streams=True)
+    ppo = make_ppo(config, transform=transform)
+    assert ppo.episodic_heads == ("extrinsic", "distractor", "shaping") and ppo.network.num_values == 3
+    hp = default_hparams(transform)
+    state, metrics = jax.jit(ppo.train)(jax.random.PRNGKey(0), hp)
+    assert np.isfinite(np.asarray(metrics["loss_total"])).all()

@@ -73,3 +73,27 @@ def test_rollout_records_the_true_next_observation():
     np.testing.assert_array_equal(np.asarray(batch.obs[1:]), np.where(
         np.asarray(batch.truncated[:-1])[..., None], batch.obs[1:], batch.next_obs[:-1]))
     assert (np.asarray(batch.obs[1:, :, 1])[np.asarray(batch.truncated[:-1])] == 0).all()
+
+
+def test_decoupled_advantages_ignore_a_streams_scale():
+    """Scaling one stream (and its value head) by 1000 leaves the combined advantage as it was."""
+    from jaxshape.algos.returns import decoupled_advantages
+
+    key = jax.random.PRNGKey(0)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    T, N = 16, 4
+    task, distractor = jax.random.normal(k1, (T, N)), jax.random.normal(k2, (T, N))
+    values, next_values = jax.random.normal(k3, (T, N, 2)), jax.random.normal(k4, (T, N, 2))
+    terminated = jnp.zeros((T, N), bool).at[5, 1].set(True)
+    truncated = jnp.zeros((T, N), bool).at[9, 2].set(True)
+    args = (terminated, truncated, 0.99, 0.95)
+    combined, targets = decoupled_advantages([task, distractor], [1.0, 0.5], values, next_values, *args)
+    scale = jnp.array([1.0, 1000.0])
+    scaled, scaled_targets = decoupled_advantages([task, 1000.0 * distractor], [1.0, 0.5], values * scale,
+                                                  next_values * scale, *args)
+    np.testing.assert_allclose(scaled, combined, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(scaled_targets[..., 1], 1000.0 * targets[..., 1], rtol=1e-5)
+    # a plain sum is dominated by the scaled stream
+    plain = gae(task + 0.5 * 1000.0 * distractor, values[..., 0], next_values[..., 0], *args)[0]
+    distractor_alone = gae(distractor, 0.0 * values[..., 0], 0.0 * next_values[..., 0], *args)[0]
+    assert float(jnp.corrcoef(plain.ravel(), distractor_alone.ravel())[0, 1]) > 0.99
