@@ -16,6 +16,7 @@ from jaxshape.rewards.base import (
     weighted_sum,
 )
 from jaxshape.rewards.combine import chain
+from jaxshape.rewards.learned import learned_potential
 from jaxshape.rewards.select import select
 from jaxshape.rewards.terms import term
 
@@ -30,6 +31,7 @@ __all__ = [
     "chain",
     "final_features",
     "identity",
+    "learned_potential",
     "no_state",
     "no_update",
     "reset_where",
