@@ -9,6 +9,7 @@
 
 from jaxshape.envs.registry import UnknownEnvError, list_envs, make, register, resolve
 from jaxshape.envs.vector import example_transition, own_info, reset_batch, step_batch, step_transition
+from jaxshape.envs.wrappers import TerminateIf, terminate_if
 
 
 
@@ -20,8 +21,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'jaxshape.envs' has no attribute {name!r}")
 
 
-__all__ = ["LegacyGymnaxAdapter", "UnknownEnvError", "example_transition", "list_envs", "make", "own_info", "register",
-           "reset_batch", "resolve", "step_batch", "step_transition"]
+__all__ = ["LegacyGymnaxAdapter", "TerminateIf", "UnknownEnvError", "example_transition", "list_envs", "make", "own_info",
+           "register", "reset_batch", "resolve", "step_batch", "step_transition", "terminate_if"]
 
 
 def _point_goal(**kwargs):
