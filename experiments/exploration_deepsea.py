@@ -2,6 +2,7 @@
 bonus vs PPO + RND, at equal budget.
 
     python experiments/exploration_deepsea.py [--size 20] [--total-steps N] [--seeds K]
+    python experiments/exploration_deepsea.py --conditions rnd --rnd-lr 1e-4,1e-3   # an lr sweep
 
 DeepSea's size is a constructor argument (`make("DeepSea-bsuite", size=N)`, which gymnax
 forwards to `DeepSea(size=N)`); episodes last exactly N steps. The treasure at the
@@ -13,7 +14,8 @@ Conditions (same PPO config, hparams, seeds):
 - `ppo`: extrinsic reward only;
 - `ppo + count`: `count_bonus(beta, hash="tabular")`, b = β/√n(cell of s′), cells indexed
   by the arg-max of the one-hot observation, one table shared by all envs;
-- `ppo + rnd`: `rnd()`, non-episodic stream with its own value head (γ_int 0.99).
+- `ppo + rnd`: `rnd()`, non-episodic stream with its own value head (γ_int 0.99); with
+  several `--rnd-lr` values (comma-separated), one condition per predictor learning rate.
 
 Success: the greedy policy's episode reaches the treasure (extrinsic reward > 0.5 at some
 step). Steps needed: the first evaluation at which every greedy eval episode succeeds.
@@ -40,7 +42,9 @@ def main():
     ap.add_argument("--evals", type=int, default=30)
     ap.add_argument("--beta", type=float, default=0.1, help="count bonus scale")
     ap.add_argument("--rnd-coef", type=float, default=1.0)
-    ap.add_argument("--rnd-lr", type=float, default=1e-4, help="RND predictor learning rate")
+    ap.add_argument("--rnd-lr", default=None,
+                    help="RND predictor learning rate(s), comma-separated (default: rnd()'s)")
+    ap.add_argument("--rnd-warmup", type=int, default=None, help="RND warm-up rollouts (default: rnd()'s)")
     ap.add_argument("--conditions", default="ppo,count,rnd")
     ap.add_argument("--name", default="exploration_deepsea")
     args = ap.parse_args()
@@ -48,16 +52,19 @@ def main():
     env, params = make("DeepSea-bsuite", size=args.size)
     config = PPOConfig(env="DeepSea-bsuite", num_envs=16, num_steps=4 * args.size, total_steps=args.total_steps,
                        num_epochs=4, num_minibatches=4, hidden_sizes=(64, 64))
+    rnd_kwargs = {} if args.rnd_warmup is None else {"warmup": args.rnd_warmup}
+    lrs = [None] if args.rnd_lr is None else [float(x) for x in args.rnd_lr.split(",")]
+    rnds = [(f"ppo + rnd (lr {lr:g})" if len(lrs) > 1 else "ppo + rnd",
+             rnd(coef=args.rnd_coef, **rnd_kwargs, **({} if lr is None else {"lr": lr}))) for lr in lrs]
     all_conditions = {
-        "ppo": ("ppo", None),
-        "count": ("ppo + count", count_bonus(beta=args.beta, hash="tabular")),
-        "rnd": ("ppo + rnd", rnd(coef=args.rnd_coef, lr=args.rnd_lr)),
+        "ppo": [("ppo", None)],
+        "count": [("ppo + count", count_bonus(beta=args.beta, hash="tabular"))],
+        "rnd": rnds,
     }
     trackers = {"success": (lambda r, info, term: r > 0.5, "max")}
     runs, summary = {}, {}
     wall0 = time.perf_counter()
-    for key in args.conditions.split(","):
-        label, transform = all_conditions[key]
+    for label, transform in [c for key in args.conditions.split(",") for c in all_conditions[key]]:
         ppo = make_ppo(config, env, params, transform)
         hp = default_hparams(ppo.transform, learning_rate=3e-4)
         # the greedy policy is deterministic and DeepSea (fixed action map) too: 16 episodes suffice
@@ -82,7 +89,8 @@ def main():
     wall = time.perf_counter() - wall0
     payload = {
         "experiment": "exploration_deepsea", "machine": ec.machine(), "wall_seconds": wall, "args": vars(args),
-        "ppo_config": config.__dict__, "env_steps_per_seed": next(iter(runs.values()))["env_steps_per_seed"],
+        "ppo_config": config.__dict__, "rnd_hparams": {label: t.default_hparams for label, t in rnds},
+        "env_steps_per_seed": next(iter(runs.values()))["env_steps_per_seed"],
         "summary": summary,
         "curves": {k: {m: v for m, v in r.items() if m.startswith(("eval/", "eval_steps"))} for k, r in runs.items()},
     }

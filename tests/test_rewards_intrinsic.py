@@ -109,7 +109,8 @@ def test_rnd_target_gets_no_gradient_and_update_leaves_it_unchanged():
 
     t = rnd(hidden_sizes=(16,), output_size=8, minibatches=2)
     state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
-    new, metrics = jax.jit(t.update)(state, rnd_batch(obs), jax.random.PRNGKey(2), t.default_hparams)
+    hp = {**t.default_hparams, "warmup": 0.0}
+    new, metrics = jax.jit(t.update)(state, rnd_batch(obs), jax.random.PRNGKey(2), hp)
     for a, b in zip(jax.tree.leaves(state.nets.target), jax.tree.leaves(new.nets.target)):
         np.testing.assert_array_equal(a, b)
     assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(state.nets.predictor), jax.tree.leaves(new.nets.predictor)))
@@ -122,7 +123,7 @@ def test_rnd_bonus_falls_on_trained_states_and_stays_high_on_unseen():
     unseen = jax.random.normal(jax.random.PRNGKey(1), (16, 6)) + 3.0
     state = t.init(jax.random.PRNGKey(2), make_transition(seen, seen))
     update = jax.jit(t.update)
-    state, _ = update(state, rnd_batch(seen), jax.random.PRNGKey(3), t.default_hparams)  # obs stats settle
+    state, _ = update(state, rnd_batch(seen), jax.random.PRNGKey(3), t.default_hparams)  # warm-up: obs stats
     core = RNDCore((32,), 16, 4, 2)
     before = core.error(state.nets, seen).mean()
     for i in range(30):
@@ -132,25 +133,81 @@ def test_rnd_bonus_falls_on_trained_states_and_stays_high_on_unseen():
     assert after_unseen > 5 * after_seen, (after_seen, after_unseen)
 
 
-def test_rnd_stream_is_non_episodic_and_divided_by_return_std():
-    t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1)
+def pooled_stats(samples):
+    """Mean and variance of `samples` merged into `RunningMeanStd.create(())` (a prior of
+    weight 1e-4 with mean 0 and variance 1), by hand."""
+    x, c0 = np.asarray(samples, np.float64).ravel(), 1e-4
+    mean = x.sum() / (c0 + x.size)
+    return mean, (c0 * 1.0 + c0 * mean**2 + np.sum((x - mean) ** 2)) / (c0 + x.size)
+
+
+def test_rnd_divides_each_step_by_the_return_std_with_that_steps_returns_merged_first():
+    # Burda et al.'s reference merges the rollout's discounted intrinsic returns into the
+    # statistics *before* dividing; step by step, b_t / √(Var{R_s : s ≤ t} + ε), R never reset
+    t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1, epochs=1)
     (stream,) = t.streams
     assert (stream.name, stream.episodic, stream.gamma) == ("rnd", False, 0.99)
-    obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
-    state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
-    done = make_transition(obs, obs * 2, done=[True] * 4)
-    r, s1 = t.apply(state, done)
-    raw = RNDCore((8,), 4, 4, 1).error(state.nets, obs * 2)
-    np.testing.assert_allclose(r["rnd"], raw, rtol=1e-6)  # σ_R = 1 before the first update
-    np.testing.assert_allclose(s1.ret, raw, rtol=1e-6)  # the return is not reset at done
-    r2, s2 = t.apply(s1, done)
-    np.testing.assert_allclose(s2.ret, 0.99 * raw + raw, rtol=1e-5)
-    s3, metrics = t.update(s2, rnd_batch(obs), jax.random.PRNGKey(2), t.default_hparams)
-    rets = np.concatenate([raw, 1.99 * raw])
-    np.testing.assert_allclose(metrics["ret_std"], rets.std(), rtol=1e-3)
-    r3, _ = t.apply(s3, done)
-    raw3 = RNDCore((8,), 4, 4, 1).error(s3.nets, obs * 2)
-    np.testing.assert_allclose(r3["rnd"], raw3 / metrics["ret_std"], rtol=1e-5)
+    hp = {**t.default_hparams, "warmup": 0.0}  # pay from the first step
+    core = RNDCore((8,), 4, 1, 1)
+    obs = jax.random.normal(jax.random.PRNGKey(0), (6, 4, 3))  # [T, N, D]
+    state = t.init(jax.random.PRNGKey(1), make_transition(obs[0], obs[0]))
+    apply = jax.jit(lambda s, tr: t.apply(s, tr, hp))
+    ret, rets = np.zeros(4), []
+    for rollout in range(2):
+        steps = []
+        for i in range(obs.shape[0]):
+            tr = make_transition(obs[i - 1], obs[i], done=[i % 2 == 1] * 4)  # done never resets R
+            r, state = apply(state, tr)
+            b = np.asarray(core.error(state.nets, obs[i]), np.float64)
+            ret = 0.99 * ret + b
+            rets.append(ret)
+            _, var = pooled_stats(rets)
+            np.testing.assert_allclose(r["rnd"], b / np.sqrt(var + 1e-8), rtol=1e-5)
+            steps.append(tr)
+        np.testing.assert_allclose(state.ret, ret, rtol=1e-5)
+        if rollout == 0:  # the first rollout pays b / σ of its own returns, never b / 1
+            assert not np.allclose(r["rnd"], b, rtol=1e-2)
+        state, metrics = t.update(state, stack_transitions(steps), jax.random.PRNGKey(2), hp)
+        np.testing.assert_allclose(metrics["ret_std"], np.sqrt(pooled_stats(rets)[1]), rtol=1e-5)
+
+
+def test_rnd_warmup_rollout_pays_nothing_and_initialises_observation_and_return_statistics():
+    t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1, epochs=1)
+    assert t.default_hparams["warmup"] == 1.0
+    hp = t.default_hparams
+    core = RNDCore((8,), 4, 1, 1)
+    obs = 2.0 + 3.0 * jax.random.normal(jax.random.PRNGKey(0), (5, 4, 3))  # far from μ = 0, σ = 1
+    state = t.init(jax.random.PRNGKey(1), make_transition(obs[0], obs[0]))
+    steps = [make_transition(obs[i - 1], obs[i], done=[True] * 4) for i in range(5)]
+    s = state
+    for tr in steps:
+        r, s = t.apply(s, tr, hp)
+        np.testing.assert_array_equal(r["rnd"], 0.0)  # warm-up rollout: nothing paid
+    np.testing.assert_array_equal(s.ret, 0.0)
+    new, metrics = jax.jit(t.update)(s, stack_transitions(steps), jax.random.PRNGKey(2), hp)
+    assert float(metrics["warmup"]) == 1.0
+    # the observation statistics absorbed the rollout's next observations
+    flat = np.asarray(obs, np.float64).reshape(-1, 3)
+    np.testing.assert_allclose(new.nets.obs_rms.mean, flat.sum(0) / (1e-4 + 20), rtol=1e-5)
+    np.testing.assert_allclose(new.nets.obs_rms.var, [pooled_stats(flat[:, j])[1] for j in range(3)], rtol=1e-4)
+    for a, b in zip(jax.tree.leaves(state.nets.predictor), jax.tree.leaves(new.nets.predictor)):
+        np.testing.assert_array_equal(a, b)  # f̂ is not trained on warm-up data
+    # the return statistics hold the rollout's returns under those observation statistics
+    ret, rets = np.zeros(4), []
+    for i in range(5):
+        ret = 0.99 * ret + np.asarray(core.error(new.nets, obs[i]), np.float64)
+        rets.append(ret)
+    np.testing.assert_allclose(new.ret, ret, rtol=1e-5)
+    np.testing.assert_allclose(new.ret_rms.var, pooled_stats(rets)[1], rtol=1e-4)
+    # the first paid step: b / σ of the warm-up returns and its own
+    r, s = t.apply(new, steps[0], hp)
+    b = np.asarray(core.error(new.nets, obs[0]), np.float64)
+    rets.append(0.99 * ret + b)
+    np.testing.assert_allclose(r["rnd"], b / np.sqrt(pooled_stats(rets)[1] + 1e-8), rtol=1e-4)
+    newer, metrics = t.update(s, stack_transitions(steps), jax.random.PRNGKey(3), hp)
+    assert float(metrics["warmup"]) == 0.0
+    assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(new.nets.predictor),
+                                              jax.tree.leaves(newer.nets.predictor)))
 
 
 # ----------------------------------------------------------------------------- ICM
@@ -301,7 +358,8 @@ def test_count_and_rnd_chain_trains_inside_ppo_with_its_own_value_head():
     assert metrics["reward/rnd"].shape == (2,)
     for key in ("reward/rnd", "reward/count", "transform/rnd/predictor_loss", "loss_total"):
         assert np.all(np.isfinite(np.asarray(metrics[key]))), key
-    assert np.all(np.asarray(metrics["reward/rnd"]) > 0)
+    np.testing.assert_array_equal(metrics["transform/rnd/warmup"], [1.0, 0.0])
+    assert float(metrics["reward/rnd"][0]) == 0.0 and float(metrics["reward/rnd"][1]) > 0  # warm-up, then paid
     assert np.all(np.asarray(metrics["reward/count"]) > 0)
 
 
@@ -309,10 +367,15 @@ def test_learning_rates_are_traced_hparams_vmappable_in_one_compile():
     t = rnd(hidden_sizes=(8,), output_size=4, minibatches=1, epochs=1)
     obs = jax.random.normal(jax.random.PRNGKey(0), (4, 3))
     state = t.init(jax.random.PRNGKey(1), make_transition(obs, obs))
-    hps = {**t.default_hparams, "lr": jnp.asarray([0.0, 1e-2])}
+    hps = {**t.default_hparams, "lr": jnp.asarray([0.0, 1e-2]), "warmup": 0.0}
     hps = {k: jnp.broadcast_to(jnp.asarray(v, jnp.float32), (2,)) for k, v in hps.items()}
     new, _ = jax.vmap(t.update, in_axes=(None, None, None, 0))(state, rnd_batch(obs), jax.random.PRNGKey(2), hps)
     old = jax.tree.leaves(state.nets.predictor)
     changed = [any(np.any(np.asarray(a)[i] != np.asarray(b)) for a, b in zip(jax.tree.leaves(new.nets.predictor), old))
                for i in range(2)]
     assert changed == [False, True]
+    hps = {**hps, "lr": jnp.full((2,), 1e-2), "warmup": jnp.asarray([0.0, 1.0])}  # the warm-up is traced too
+    new, _ = jax.vmap(t.update, in_axes=(None, None, None, 0))(state, rnd_batch(obs), jax.random.PRNGKey(2), hps)
+    changed = [any(np.any(np.asarray(a)[i] != np.asarray(b)) for a, b in zip(jax.tree.leaves(new.nets.predictor), old))
+               for i in range(2)]
+    assert changed == [True, False]

@@ -6,17 +6,33 @@ Distillation", arXiv:1810.12894).
 f is a randomly initialised network that is never trained (the target), f̂ a predictor
 trained to regress f on the rollout's next observations; g flattens the observation and
 (μ, σ) are running observation statistics shared across envs. Following the reference
-implementation:
+implementation (openai/random-network-distillation, `ppo_agent.py`):
 
 - the intrinsic stream `"rnd"` is non-episodic (never cut at episode ends) and gets its own
   value head in PPO, with γ_int = 0.99;
-- the reward paid is b / σ_R, σ_R the running standard deviation of the discounted
-  intrinsic return R ← γ_int·R + b (per env, never reset; no mean subtraction). σ_R is
-  refreshed once per update (the rollout is divided by the σ_R of the updates before it);
+- the reward paid is b_t / σ_R, σ_R = √(Var R + ε) the running standard deviation of the
+  discounted intrinsic return R_t = γ_int·R_{t−1} + b_t (per env, never reset; no mean
+  subtraction; statistics shared across envs and kept over the whole run). The statistics
+  take in the current returns *before* dividing: at every step the [num_envs] returns R_t
+  are merged first, so b_t is divided by the σ_R of every return up to and including
+  step t. (The reference merges a whole rollout's returns, then divides that rollout; a
+  reward transform pays each step as it happens, so step t cannot see the rollout's later
+  returns. Merges are exact: a rollout's last step is divided by the σ_R the reference
+  divides that whole rollout by, given the same earlier statistics.)
+- warm-up: the first `warmup` rollouts pay nothing. Their next observations initialise
+  the observation statistics (μ, σ) (the reference's `collect_random_statistics`, which
+  takes 50 × 128 uniformly random steps per env before training: here the rollouts of
+  the initial policy, near-uniform, stand in for them, the default is one rollout, and
+  the learner still trains on their extrinsic reward); then, with those statistics and
+  the untrained f̂, their bonuses are run through the return filter R and merged into the
+  return statistics, so the first paid step is divided by the spread of a whole rollout
+  of returns rather than of a single step's (the reference has no return warm-up: it
+  divides its first rollout by that rollout's own spread). f̂ is not trained during
+  warm-up;
 - the bonus paid is the one computed during the rollout (recomputing it after the
   predictor update would shrink it);
-- in `update`, the observation statistics first absorb the batch, then f̂ is trained for
-  `epochs` × `minibatches` Adam steps, each sample kept with probability
+- in `update` (after warm-up), the observation statistics first absorb the batch, then f̂
+  is trained for `epochs` × `minibatches` Adam steps, each sample kept with probability
   `update_proportion` (the predictor sees a fraction of the batch).
 
 `RNDCore` holds the pieces (networks, normalised error, loss, training), reused by NovelD.
@@ -142,16 +158,31 @@ class RNDCore:
 @struct.dataclass
 class RNDState:
     nets: RNDNets
-    ret: jax.Array  # [num_envs] discounted intrinsic return, never reset
-    ret_rms: RunningMeanStd  # statistics of ret, shared across envs
-    ret_std: jax.Array  # σ_R used to divide the bonus, refreshed in `update`
+    ret: jax.Array  # [num_envs] discounted intrinsic return R, never reset
+    ret_rms: RunningMeanStd  # statistics of R, shared across envs; σ_R = √(var + ε)
+    updates: jax.Array  # int32: rollouts seen by `update` (the first `warmup` are warm-up)
+
+
+RET_EPS = 1e-8
+
+
+def return_filter(ret: jax.Array, bonuses: jax.Array, gamma: Any) -> tuple[jax.Array, jax.Array]:
+    """R_t = γ·R_{t−1} + b_t over the leading (time) axis of `bonuses` [T, N], never reset;
+    returns (R_T, every R_t [T, N])."""
+
+    def step(r, b):
+        r = gamma * r + b
+        return r, r
+
+    return jax.lax.scan(step, ret, bonuses)
 
 
 def rnd(
     *,
-    lr: float = 1e-4,
+    lr: float = 1e-3,
     update_proportion: float = 0.25,
     gamma: float = 0.99,
+    warmup: int = 1,
     coef: float = 1.0,
     hidden_sizes: Sequence[int] = (64, 64),
     output_size: int = 64,
@@ -160,11 +191,20 @@ def rnd(
     stream: str = "rnd",
     name: str = "rnd",
 ) -> RewardTransform:
-    """RND bonus b/σ_R as a non-episodic stream `stream` with its own γ (Burda et al. 2018).
+    """RND bonus b_t/σ_R as a non-episodic stream `stream` with its own γ (Burda et al. 2018).
 
-    Traced hparams: `lr` (predictor Adam), `update_proportion`, `gamma` (of the return
-    whose std divides the bonus; keep it equal to the stream's value-head γ, `reward_gammas`).
-    `coef` is the stream's default weight in the learner (`reward_coefs`).
+    σ_R = √(Var R + ε), R_t = γ·R_{t−1} + b_t, with the statistics updated by the step's
+    returns before dividing (module docstring). Traced hparams: `lr` (predictor Adam),
+    `update_proportion`, `gamma` (of the return whose std divides the bonus; keep it equal
+    to the stream's value-head γ, `reward_gammas`), `warmup` (the number of initial
+    rollouts that pay nothing and only initialise the observation and return statistics;
+    0 pays from the first step). `coef` is the stream's default weight in the learner
+    (`reward_coefs`).
+
+    The default `lr` is 1e-3, ten times the reference's Adam rate of 1e-4 (set there for
+    its convolutional networks on Atari): with these MLPs on DeepSea-20's one-hot
+    observations, 1e-4 left the bonus too flat to guide PPO (experiments/RESULTS.md,
+    experiment 2).
     """
     core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches)
 
@@ -174,27 +214,44 @@ def rnd(
             nets=core.init(key, example.next_obs),
             ret=jnp.zeros((n,), jnp.float32),
             ret_rms=RunningMeanStd.create(()),
-            ret_std=jnp.ones((), jnp.float32),
+            updates=jnp.zeros((), jnp.int32),
         )
+
+    def warming(state: RNDState, hparams) -> jax.Array:
+        return state.updates.astype(jnp.float32) < jnp.asarray(hparams["warmup"], jnp.float32)
 
     def apply_fn(state: RNDState, transition: Transition, rewards, hparams):
         bonus = core.error(state.nets, transition.next_obs)
         ret = hparams["gamma"] * state.ret + bonus  # non-episodic: no reset at done
-        state = state.replace(ret=ret, ret_rms=state.ret_rms.update(ret))
-        return {**rewards, stream: bonus / state.ret_std}, state
+        ret_rms = state.ret_rms.update(ret)  # this step's returns first, then divide
+        paid = bonus / jnp.sqrt(ret_rms.var + RET_EPS)
+        warm = warming(state, hparams)
+        keep = lambda old, new: jnp.where(warm, old, new)  # noqa: E731
+        state = state.replace(ret=keep(state.ret, ret), ret_rms=jax.tree.map(keep, state.ret_rms, ret_rms))
+        return {**rewards, stream: jnp.where(warm, jnp.zeros_like(paid), paid)}, state
 
     def update(state: RNDState, batch: Transition, key, hparams):
         obs = batch.next_obs.reshape((-1,) + batch.next_obs.shape[2:])
-        nets, metrics = core.train(state.nets, obs, key, hparams["lr"], hparams["update_proportion"])
-        ret_std = jnp.sqrt(state.ret_rms.var + 1e-8)
-        return state.replace(nets=nets, ret_std=ret_std), {**metrics, "ret_std": ret_std}
+        trained, metrics = core.train(state.nets, obs, key, hparams["lr"], hparams["update_proportion"])
+        # warm-up: keep the observation statistics that absorbed the batch, not the trained
+        # f̂; run the batch's bonuses under them through the return filter into σ_R
+        warm_nets = state.nets.replace(obs_rms=trained.obs_rms)
+        bonuses = core.error(warm_nets, batch.next_obs, batch_dims=2)  # [T, N]
+        warm_ret, rets = return_filter(state.ret, bonuses, hparams["gamma"])
+        warm_state = state.replace(nets=warm_nets, ret=warm_ret, ret_rms=state.ret_rms.update(rets))
+        warm = warming(state, hparams)
+        state = jax.tree.map(lambda w, t: jnp.where(warm, w, t), warm_state, state.replace(nets=trained))
+        state = state.replace(updates=state.updates + 1)
+        ret_std = jnp.sqrt(state.ret_rms.var + RET_EPS)
+        return state, {**metrics, "ret_std": ret_std, "warmup": warm.astype(jnp.float32)}
 
     return RewardTransform(
         init=init,
         apply_fn=apply_fn,
         update=update,
         streams=(Stream(stream, coef=coef, episodic=False, gamma=gamma),),
-        default_hparams={"lr": lr, "update_proportion": update_proportion, "gamma": gamma},
+        default_hparams={"lr": lr, "update_proportion": update_proportion, "gamma": gamma,
+                         "warmup": float(warmup)},
         invariance=NOT_INVARIANT,
         name=name,
     )
