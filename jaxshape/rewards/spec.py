@@ -8,7 +8,7 @@ the small libraries below, with defaults chosen from the env where one fits.
     shaping(potential=goal_distance)           potential-based shaping
     goal(eps=0.1, kind=sparse)                 goal reward from achieved/desired goals
     count(beta=0.01, hash=simhash)             #Exploration counts
-    rnd(coef=1, lr=1e-4)                       random network distillation
+    rnd(coef=1, lr=1e-3)                       random network distillation
     icm(eta=0.01)  e3b(lam=0.1)  noveld(alpha=0.5)
     coverage(radius=0)  visits  logdet          submodular marginal gains / the additive baseline
     normalize(stream=rnd)  clip(stream=...)  scale(stream=..., factor=...)  symlog(stream=...)
