@@ -102,9 +102,9 @@ def test_rnd_target_gets_no_gradient_and_update_leaves_it_unchanged():
     core = RNDCore(hidden_sizes=(16,), output_size=8, epochs=2, minibatches=2)
     obs = jax.random.normal(jax.random.PRNGKey(0), (16, 5))
     nets = core.init(jax.random.PRNGKey(1), obs)
-    grad_target = jax.grad(lambda tgt: core.loss(nets.predictor, tgt, nets.obs_rms, obs, jnp.ones(16)))(nets.target)
+    grad_target = jax.grad(lambda tgt: core.loss(nets.predictor, tgt, nets.obs_rms, obs))(nets.target)
     assert all(np.all(np.asarray(g) == 0.0) for g in jax.tree.leaves(grad_target))
-    grad_pred = jax.grad(lambda p: core.loss(p, nets.target, nets.obs_rms, obs, jnp.ones(16)))(nets.predictor)
+    grad_pred = jax.grad(lambda p: core.loss(p, nets.target, nets.obs_rms, obs))(nets.predictor)
     assert any(np.any(np.asarray(g) != 0.0) for g in jax.tree.leaves(grad_pred))
 
     t = rnd(hidden_sizes=(16,), output_size=8, minibatches=2)
@@ -379,3 +379,18 @@ def test_learning_rates_are_traced_hparams_vmappable_in_one_compile():
     changed = [any(np.any(np.asarray(a)[i] != np.asarray(b)) for a, b in zip(jax.tree.leaves(new.nets.predictor), old))
                for i in range(2)]
     assert changed == [True, False]
+
+
+def test_rnd_predictor_trains_on_its_proportion_of_the_batch_only():
+    """update_proportion 0.25 of a 64-sample batch: each epoch 16 distinct samples in 4 minibatches."""
+    from jaxshape.rewards.rnd import minibatch_indices
+
+    core = RNDCore((8,), 4, epochs=3, minibatches=4, update_proportion=0.25)
+    assert core.samples_used(64) == 16 and core.samples_used(6) == 4
+    with pytest.raises(ValueError, match="cannot fill 4 predictor minibatches"):
+        core.samples_used(2)
+    idx = np.asarray(minibatch_indices(jax.random.PRNGKey(0), 64, 3, 4, core.samples_used(64)))
+    assert idx.shape == (12, 4)
+    for epoch in idx.reshape(3, 16):
+        assert len(set(epoch.tolist())) == 16 and epoch.max() < 64  # a fresh subset, no repeats
+    assert len({tuple(sorted(e)) for e in idx.reshape(3, 16).tolist()}) == 3

@@ -49,9 +49,9 @@ def noveld(
     stream: str = "noveld",
     name: str = "noveld",
 ) -> RewardTransform:
-    """NovelD bonus as episodic stream `stream`. Traced hparams: `alpha`, `lr`,
-    `update_proportion`. `hash`/`index_fn`/`table_size`/`bits` choose the visited-set key."""
-    core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches)
+    """NovelD bonus as episodic stream `stream`. Traced hparams: `alpha`, `lr`; static:
+    `update_proportion` (of each batch the predictor trains on per epoch). `hash`/`index_fn`/`table_size`/`bits` choose the visited-set key."""
+    core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches, update_proportion)
     init_index, index = make_indexer(hash, index_fn, table_size, bits)
 
     def init(key, example: Transition):
@@ -75,7 +75,7 @@ def noveld(
 
     def update(state: NovelDState, batch: Transition, key, hparams):
         obs = batch.next_obs.reshape((-1,) + batch.next_obs.shape[2:])
-        nets, metrics = core.train(state.nets, obs, key, hparams["lr"], hparams["update_proportion"])
+        nets, metrics = core.train(state.nets, obs, key, hparams["lr"])
         return state.replace(nets=nets), metrics
 
     return RewardTransform(
@@ -83,7 +83,7 @@ def noveld(
         apply_fn=apply_fn,
         update=update,
         streams=(Stream(stream, coef=coef),),
-        default_hparams={"alpha": alpha, "lr": lr, "update_proportion": update_proportion},
+        default_hparams={"alpha": alpha, "lr": lr},
         invariance=NOT_INVARIANT,
         name=name,
     )

@@ -78,12 +78,14 @@ def adam_init(params: Any) -> Any:
     return optax.adam(1.0).init(params)
 
 
-def minibatch_indices(key: jax.Array, size: int, epochs: int, minibatches: int) -> jax.Array:
-    """Shuffled sample indices, [epochs * minibatches, size // minibatches]."""
-    if size % minibatches:
-        raise ValueError(f"minibatches={minibatches} does not divide the batch of {size} samples; pick a divisor")
-    orders = jax.vmap(lambda k: jax.random.permutation(k, size))(jax.random.split(key, epochs))
-    return orders.reshape(epochs * minibatches, size // minibatches)
+def minibatch_indices(key: jax.Array, size: int, epochs: int, minibatches: int, used: int | None = None) -> jax.Array:
+    """Shuffled sample indices, [epochs * minibatches, used // minibatches]: each epoch a
+    fresh random subset of `used` of the `size` samples (default all) in minibatches."""
+    used = size if used is None else used
+    if used % minibatches:
+        raise ValueError(f"minibatches={minibatches} does not divide the {used} samples used; pick a divisor")
+    orders = jax.vmap(lambda k: jax.random.permutation(k, size)[:used])(jax.random.split(key, epochs))
+    return orders.reshape(epochs * minibatches, used // minibatches)
 
 
 @struct.dataclass
@@ -102,6 +104,15 @@ class RNDCore:
     output_size: int = 64
     epochs: int = 4
     minibatches: int = 4
+    update_proportion: float = 0.25  # of the batch the predictor trains on in each epoch
+
+    def samples_used(self, size: int) -> int:
+        """round(update_proportion · size), a multiple of `minibatches` (at least one each)."""
+        if size < self.minibatches:
+            raise ValueError(f"a batch of {size} samples cannot fill {self.minibatches} predictor minibatches; "
+                             "lower minibatches or collect more steps per update")
+        used = int(round(self.update_proportion * size)) // self.minibatches * self.minibatches
+        return min(size // self.minibatches * self.minibatches, max(self.minibatches, used))
 
     @property
     def target_net(self) -> MLP:
@@ -129,29 +140,28 @@ class RNDCore:
         """N(s) = ‖f̂(ĝ(s)) − f(ĝ(s))‖², one per observation."""
         return self._sq_error(nets.predictor, nets.target, self.normalize(nets.obs_rms, obs, batch_dims))
 
-    def loss(self, predictor, target, obs_rms: RunningMeanStd, obs: jax.Array, mask: jax.Array) -> jax.Array:
-        """Masked mean of N over a flat batch `obs` [B, ...]; differentiable in `predictor` only."""
-        err = self._sq_error(predictor, target, self.normalize(obs_rms, obs))
-        return jnp.sum(err * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    def loss(self, predictor, target, obs_rms: RunningMeanStd, obs: jax.Array) -> jax.Array:
+        """Mean of N over a flat batch `obs` [B, ...]; differentiable in `predictor` only."""
+        return jnp.mean(self._sq_error(predictor, target, self.normalize(obs_rms, obs)))
 
-    def train(self, nets: RNDNets, obs: jax.Array, key: jax.Array, lr: Any, update_proportion: Any):
-        """Absorb `obs` [B, ...] into the obs statistics, then fit f̂ to f on it."""
+    def train(self, nets: RNDNets, obs: jax.Array, key: jax.Array, lr: Any):
+        """Absorb `obs` [B, ...] into the obs statistics, then fit f̂ to f on it: each epoch
+        on a fresh random `update_proportion` of the samples. (The reference computes every
+        sample and masks all but that proportion out: the same expected gradient for
+        1/update_proportion times the compute.)"""
         flat = flatten_obs(obs)
         nets = nets.replace(obs_rms=nets.obs_rms.update(flat))
-        perm_key, mask_key = jax.random.split(key)
-        idx = minibatch_indices(perm_key, flat.shape[0], self.epochs, self.minibatches)
-        masks = jax.random.uniform(mask_key, idx.shape) < update_proportion
+        idx = minibatch_indices(key, flat.shape[0], self.epochs, self.minibatches, self.samples_used(flat.shape[0]))
         optimizer = optax.adam(lr)
         grad_fn = jax.value_and_grad(self.loss)
 
-        def step(carry, xs):
+        def step(carry, batch_idx):
             predictor, opt_state = carry
-            batch_idx, mask = xs
-            loss, grads = grad_fn(predictor, nets.target, nets.obs_rms, flat[batch_idx], mask.astype(jnp.float32))
+            loss, grads = grad_fn(predictor, nets.target, nets.obs_rms, flat[batch_idx])
             updates, opt_state = optimizer.update(grads, opt_state, predictor)
             return (optax.apply_updates(predictor, updates), opt_state), loss
 
-        (predictor, opt_state), losses = jax.lax.scan(step, (nets.predictor, nets.opt_state), (idx, masks))
+        (predictor, opt_state), losses = jax.lax.scan(step, (nets.predictor, nets.opt_state), idx)
         return nets.replace(predictor=predictor, opt_state=opt_state), {"predictor_loss": losses.mean()}
 
 
@@ -194,8 +204,9 @@ def rnd(
     """RND bonus b_t/σ_R as a non-episodic stream `stream` with its own γ (Burda et al. 2018).
 
     σ_R = √(Var R + ε), R_t = γ·R_{t−1} + b_t, with the statistics updated by the step's
-    returns before dividing (module docstring). Traced hparams: `lr` (predictor Adam),
-    `update_proportion`, `gamma` (of the return whose std divides the bonus; keep it equal
+    returns before dividing (module docstring). `update_proportion` (static) is the share
+    of each batch the predictor trains on per epoch. Traced hparams: `lr` (predictor Adam),
+    `gamma` (of the return whose std divides the bonus; keep it equal
     to the stream's value-head γ, `reward_gammas`), `warmup` (the number of initial
     rollouts that pay nothing and only initialise the observation and return statistics;
     0 pays from the first step). `coef` is the stream's default weight in the learner
@@ -206,7 +217,7 @@ def rnd(
     observations, 1e-4 left the bonus too flat to guide PPO (experiments/RESULTS.md,
     experiment 2).
     """
-    core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches)
+    core = RNDCore(tuple(hidden_sizes), output_size, epochs, minibatches, update_proportion)
 
     def init(key, example: Transition):
         n = example.reward.shape[0]
@@ -232,26 +243,29 @@ def rnd(
 
     def update(state: RNDState, batch: Transition, key, hparams):
         obs = batch.next_obs.reshape((-1,) + batch.next_obs.shape[2:])
-        trained, metrics = core.train(state.nets, obs, key, hparams["lr"], hparams["update_proportion"])
-        # warm-up: keep the observation statistics that absorbed the batch, not the trained
-        # f̂; run the batch's bonuses under them through the return filter into σ_R
-        warm_nets = state.nets.replace(obs_rms=trained.obs_rms)
-        bonuses = core.error(warm_nets, batch.next_obs, batch_dims=2)  # [T, N]
-        warm_ret, rets = return_filter(state.ret, bonuses, hparams["gamma"])
-        warm_state = state.replace(nets=warm_nets, ret=warm_ret, ret_rms=state.ret_rms.update(rets))
+
+        def warm_up(state):  # the batch only sets the observation and return statistics
+            nets = state.nets.replace(obs_rms=state.nets.obs_rms.update(flatten_obs(obs)))
+            bonuses = core.error(nets, batch.next_obs, batch_dims=2)  # [T, N]
+            ret, rets = return_filter(state.ret, bonuses, hparams["gamma"])
+            return state.replace(nets=nets, ret=ret, ret_rms=state.ret_rms.update(rets)), jnp.float32(0.0)
+
+        def train(state):
+            nets, metrics = core.train(state.nets, obs, key, hparams["lr"])
+            return state.replace(nets=nets), metrics["predictor_loss"]
+
         warm = warming(state, hparams)
-        state = jax.tree.map(lambda w, t: jnp.where(warm, w, t), warm_state, state.replace(nets=trained))
+        state, loss = jax.lax.cond(warm, warm_up, train, state)  # a real branch: one of the two runs
         state = state.replace(updates=state.updates + 1)
         ret_std = jnp.sqrt(state.ret_rms.var + RET_EPS)
-        return state, {**metrics, "ret_std": ret_std, "warmup": warm.astype(jnp.float32)}
+        return state, {"predictor_loss": loss, "ret_std": ret_std, "warmup": warm.astype(jnp.float32)}
 
     return RewardTransform(
         init=init,
         apply_fn=apply_fn,
         update=update,
         streams=(Stream(stream, coef=coef, episodic=False, gamma=gamma),),
-        default_hparams={"lr": lr, "update_proportion": update_proportion, "gamma": gamma,
-                         "warmup": float(warmup)},
+        default_hparams={"lr": lr, "gamma": gamma, "warmup": float(warmup)},
         invariance=NOT_INVARIANT,
         name=name,
     )
