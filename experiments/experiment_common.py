@@ -308,3 +308,75 @@ def plot_conditions(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------- PointGoal comparisons
+POINTGOAL_PARAMS = {"goal_eps": 0.15, "max_speed": 0.2}
+
+
+def goal_distance(obs):
+    """Φ(s) = −‖position − goal‖ for PointGoal's obs [p(2), g(2)]."""
+    return -jnp.linalg.norm(obs[..., 0:2] - obs[..., 2:4], axis=-1)
+
+
+def pointgoal_args(doc: str, name: str, scale: float):
+    """The command line of a PointGoal comparison: budget, seeds, evaluations, a scale, a name."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--total-steps", type=int, default=327_680)
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--evals", type=int, default=20)
+    ap.add_argument("--scale", type=float, default=scale)
+    ap.add_argument("--name", default=name)
+    return ap.parse_args()
+
+
+def pointgoal_config(total_steps: int):
+    """The PPO settings every PointGoal comparison uses."""
+    from jaxshape.algos.ppo import PPOConfig
+
+    return PPOConfig(env="PointGoal-v0", num_envs=16, num_steps=64, total_steps=total_steps, num_epochs=4,
+                     num_minibatches=4, hidden_sizes=(64, 64))
+
+
+def compare_on_pointgoal(name: str, conditions: dict[str, tuple[Any, Any]], args: Any, title: str) -> dict:
+    """Train each (PPOConfig, transform or None) condition on PointGoal-v0 (goal_eps 0.15,
+    max_speed 0.2), `args.seeds` seeds x `args.evals` greedy evaluations of 128 fresh
+    episodes; print a line per condition, write results/<name>.json and .png (greedy
+    success, greedy and training extrinsic return). Returns the summary."""
+    from jaxshape.algos.ppo import default_hparams, make_ppo
+    from jaxshape.envs import make
+
+    env, params = make("PointGoal-v0")
+    params = params.replace(**POINTGOAL_PARAMS)
+    trackers = {"final_success": (lambda r, info, term: info["is_success"], "last")}
+    runs, summary = {}, {}
+    wall0 = time.perf_counter()
+    for label, (config, transform) in conditions.items():
+        ppo = make_ppo(config, env, params, transform)
+        run = run_condition(ppo, default_hparams(ppo.transform, learning_rate=3e-4), args.seeds, args.evals, 128,
+                            trackers=trackers)
+        runs[label] = run
+        summary[label] = {
+            "final_greedy_success": mean_std(run["eval/final_success"][:, -1]),
+            "final_greedy_return": mean_std(run["eval/return"][:, -1]),
+            "compile_seconds": run["compile_seconds"], "run_seconds": run["run_seconds"],
+        }
+        print(f"[{label}] final greedy success {fmt(summary[label]['final_greedy_success'])}, extrinsic return "
+              f"{fmt(summary[label]['final_greedy_return'])} | compile {run['compile_seconds']:.1f}s "
+              f"run {run['run_seconds']:.1f}s", flush=True)
+    wall = time.perf_counter() - wall0
+    payload = {"experiment": name, "machine": machine(), "wall_seconds": wall, "args": vars(args),
+               "env_params": POINTGOAL_PARAMS, "summary": summary,
+               "curves": {k: {m: v for m, v in r.items() if m.startswith(("eval/", "eval_steps"))}
+                          for k, r in runs.items()}}
+    path = save_results(name, payload)
+    png = plot_conditions(
+        name, runs,
+        [("eval/final_success", "eval_steps", "greedy success rate (at goal at episode end)"),
+         ("eval/return", "eval_steps", "greedy extrinsic return"),
+         ("train/episode_return", "update_steps", "training extrinsic return")],
+        title)
+    print(f"wall {wall:.1f}s\n{path}\n{png}")
+    return summary

@@ -150,6 +150,19 @@ def final_features(transform: RewardTransform, state: Any, transition: Transitio
     return transform.observe(transform.apply(state, still_running, hparams)[1])
 
 
+def members_observe(members: tuple[RewardTransform, ...]) -> Callable[[Any], jax.Array] | None:
+    """`observe` for a combinator whose state is the tuple of its members' states: the
+    observing members' features side by side (None when no member observes)."""
+    observers = [(i, t.observe) for i, t in enumerate(members) if t.observe is not None]
+    if not observers:
+        return None
+
+    def observe(state):
+        return jnp.concatenate([obs(state[i]) for i, obs in observers], axis=-1)
+
+    return observe
+
+
 def weighted_sum(rewards: Rewards, coefs: dict[str, jax.Array]) -> jax.Array:
     """Σ_k coef_k · r_k over the named streams that have a coefficient."""
     terms = [jnp.asarray(coefs[name], jnp.float32) * r for name, r in sorted(rewards.items()) if name in coefs]

@@ -18,9 +18,8 @@ from __future__ import annotations
 import warnings
 
 import jax
-import jax.numpy as jnp
 
-from jaxshape.rewards.base import NOT_INVARIANT, POLICY_INVARIANT, POSITIVE_SCALE, RewardTransform
+from jaxshape.rewards.base import NOT_INVARIANT, POLICY_INVARIANT, POSITIVE_SCALE, RewardTransform, members_observe
 
 _ORDER = {POLICY_INVARIANT: 0, POSITIVE_SCALE: 1, NOT_INVARIANT: 2}
 
@@ -73,11 +72,6 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
             metrics.update({f"{name}/{key_}": v for key_, v in m.items()})
         return tuple(new_state), metrics
 
-    observers = [(i, t.observe) for i, t in enumerate(transforms) if t.observe is not None]
-
-    def observe(state):
-        return jnp.concatenate([obs(state[i]) for i, obs in observers], axis=-1)
-
     return RewardTransform(
         init=init,
         apply_fn=apply_fn,
@@ -86,6 +80,6 @@ def chain(*transforms: RewardTransform) -> RewardTransform:
         default_hparams={name: t.default_hparams for name, t in zip(names, transforms)},
         invariance=max((t.invariance for t in transforms), key=_ORDER.__getitem__, default=POLICY_INVARIANT),
         nonlinear=any(t.nonlinear for t in transforms),
-        observe=observe if observers else None,
+        observe=members_observe(transforms),
         name="chain",
     )

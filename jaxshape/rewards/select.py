@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxshape.errors import ConfigError
-from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
+from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream, members_observe
 
 
 def candidate_index(hparams: Any, count: int) -> jax.Array:
@@ -87,11 +87,6 @@ def select(candidates: Sequence[RewardTransform], names: Sequence[str] | None = 
         return jax.lax.switch(candidate_index(hparams, len(candidates)), [padded(i) for i in range(len(candidates))],
                               state)
 
-    observers = [(i, c.observe) for i, c in enumerate(candidates) if c.observe is not None]
-
-    def observe(state):
-        return jnp.concatenate([obs(state[i]) for i, obs in observers], axis=-1)
-
     return RewardTransform(
         init=init,
         apply_fn=apply_fn,
@@ -99,6 +94,6 @@ def select(candidates: Sequence[RewardTransform], names: Sequence[str] | None = 
         streams=tuple(streams.values()),
         default_hparams={"index": 0.0, **{n: c.default_hparams for n, c in zip(names, candidates)}},
         invariance=NOT_INVARIANT,
-        observe=observe if observers else None,
+        observe=members_observe(candidates),
         name=name,
     )
