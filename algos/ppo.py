@@ -107,6 +107,7 @@ class PPOState:
     reward_state: Any
     episodes: EpisodeStats
     stream_episodes: dict[str, EpisodeStats]
+    successes: EpisodeStats | None  # info["is_success"] at each episode's end, where the env reports it
     key: jax.Array
     update_step: jax.Array
 
@@ -238,7 +239,8 @@ class PPO:
         key, net_key, env_key, transform_key = jax.random.split(key, 4)
         obs, env_state = reset_batch(self.env, self.env_params, jax.random.split(env_key, cfg.num_envs))
         obs = obs.astype(jnp.float32)
-        reward_state = self.transform.init(transform_key, self._example_transition(obs, env_state))
+        example = self._example_transition(obs, env_state)
+        reward_state = self.transform.init(transform_key, example)
         policy_input = self.policy_input(obs, self._features(reward_state))
         params = self.network.init(net_key, policy_input[:1])
         return PPOState(
@@ -251,6 +253,7 @@ class PPO:
             episodes=EpisodeStats.create(cfg.num_envs),
             stream_episodes={s.name: EpisodeStats.create(cfg.num_envs) for s in self.transform.streams
                              if s.name != "extrinsic"},
+            successes=EpisodeStats.create(cfg.num_envs) if "is_success" in example.info else None,
             key=key,
             update_step=jnp.zeros((), jnp.int32),
         )
@@ -265,7 +268,7 @@ class PPO:
         cfg = self.config
 
         def step(carry, key):
-            env_state, obs, reward_state, episodes, stream_episodes = carry
+            env_state, obs, reward_state, episodes, stream_episodes, successes = carry
             act_key, env_key = jax.random.split(key)
             policy_input = self.policy_input(obs, self._features(reward_state))
             policy, values = self.policy_value(state.params, state.obs_stats, policy_input)
@@ -284,16 +287,20 @@ class PPO:
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)
             episodes = episodes.record(transition.reward, transition.done)
             stream_episodes = {k: e.record(streams[k], transition.done) for k, e in stream_episodes.items()}
+            if successes is not None:  # the success flag of the step that ended the episode
+                success = jnp.where(transition.done, info["is_success"].astype(jnp.float32), 0.0)
+                successes = successes.record(success, transition.done)
             transition = transition.replace(extras={**transition.extras, **learner_extras})
-            carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes, stream_episodes)
+            carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes, stream_episodes, successes)
             return carry, (transition, streams)
 
         key, rollout_key = jax.random.split(state.key)
-        carry = (state.env_state, state.obs, state.reward_state, state.episodes, state.stream_episodes)
+        carry = (state.env_state, state.obs, state.reward_state, state.episodes, state.stream_episodes,
+                 state.successes)
         carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
-        env_state, obs, reward_state, episodes, stream_episodes = carry
+        env_state, obs, reward_state, episodes, stream_episodes, successes = carry
         state = state.replace(env_state=env_state, obs=obs, reward_state=reward_state, episodes=episodes,
-                              stream_episodes=stream_episodes, key=key)
+                              stream_episodes=stream_episodes, successes=successes, key=key)
         return state, batch, streams
 
     # -------------------------------------------------------------- advantages
@@ -409,6 +416,8 @@ class PPO:
             **{f"episode_reward/{name}": e.summary()["episode_return"] for name, e in state.stream_episodes.items()},
             **{f"transform/{name}": v for name, v in transform_metrics.items()},
         }
+        if state.successes is not None:
+            metrics["episode_success"] = state.successes.summary()["episode_return"]
         return state, metrics
 
     # ------------------------------------------------------------------- train

@@ -56,6 +56,9 @@ def test_candidate_report_shows_which_terms_track_the_task(swept):
     assert speed["share"] > 0.3 and speed["corr_with_fitness"] < 0.1  # collected without solving it
     shares = [t["share"] for t in ranked["speed"]["terms"].values()]
     assert sum(shares) == pytest.approx(1.0)
+    # PointGoal reports info["is_success"]: every candidate has a success rate, the right one the highest
+    assert max(ranked, key=lambda n: ranked[n]["success_iqm"]) == "toward_goal"
+    assert ranked["toward_goal"]["success_iqm"] > 0.1 and ranked["sparse"]["eval_return_iqm"] is not None
 
 
 def test_bad_candidates_file_is_one_line(tmp_path):

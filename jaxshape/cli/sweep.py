@@ -66,6 +66,9 @@ def _parser(algo: str) -> argparse.ArgumentParser:
     g.add_argument("--reward-candidates", default=None, metavar="FILE.py",
                    help="a Python file defining CANDIDATES (a list or dict of reward transforms): every candidate "
                         "x seed trains from one compile; candidates.json ranks them and reports each term")
+    g.add_argument("--fitness", default=None, choices=["return", "eval_return", "success"],
+                   help="what ranks reward candidates: the extrinsic return (default), the greedy evaluation's, or "
+                        "the env's info['is_success'] at episode ends")
     g.add_argument("--rank-by", default=None, help="final_return_iqm (default), final_return_mean, auc_iqm, auc_mean")
     r = parser.add_argument_group("running")
     r.add_argument("--out", default=None, help="sweep folder (required unless --resume)")
@@ -109,7 +112,7 @@ def build_spec(args: argparse.Namespace):
             raise ConfigError(f"--num-seeds must be a positive integer, got {args.num_seeds}")
         count = args.num_seeds or len(payload.get("seeds", (0,)))
         payload["seeds"] = list(range(args.seed or 0, (args.seed or 0) + count))
-    for flag, key in (("num_samples", "num_samples"), ("search_seed", "search_seed"), ("reward_spec", "reward"), ("reward_candidates", "reward_candidates"),
+    for flag, key in (("num_samples", "num_samples"), ("search_seed", "search_seed"), ("reward_spec", "reward"), ("reward_candidates", "reward_candidates"), ("fitness", "fitness"),
                       ("max_batch", "max_batch"), ("rank_by", "rank_by")):
         if getattr(args, flag) is not None:
             payload[key] = getattr(args, flag)

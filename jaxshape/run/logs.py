@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-PER_MEMBER_PREFIXES = ("episode_return", "episode_length", "episode_reward/", "eval_")
+PER_MEMBER_PREFIXES = ("episode_return", "episode_length", "episode_success", "episode_reward/", "eval_")
 
 
 def _clean(x: Any) -> float | None:

@@ -34,7 +34,7 @@ from jaxshape.errors import ConfigError
 from jaxshape.run import builder, job
 from jaxshape.run.driver import Driver, members_mesh
 from jaxshape.sweep import plan as planning
-from jaxshape.sweep.report import batch_curves, write_candidate_report, write_json, write_results
+from jaxshape.sweep.report import FITNESS, batch_curves, write_candidate_report, write_json, write_results
 from jaxshape.sweep.spec import RANK_KEYS, SweepSpec, configurations, spec_from_dict, with_values
 
 
@@ -97,6 +97,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
     spec = _with_candidates(spec, base)
     if spec.rank_by not in RANK_KEYS:
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_KEYS)}, got {spec.rank_by!r}")
+    if spec.fitness not in FITNESS:
+        raise ConfigError(f"fitness must be one of {', '.join(FITNESS)}, got {spec.fitness!r}")
     configs = configurations(spec, base, builder.builders(spec.algo)[0])
     sweep_dir = pathlib.Path(out_dir)
     if (sweep_dir / "sweep.json").exists():
@@ -162,7 +164,7 @@ def _report(sweep_dir, spec, record, totals, curves, steps, peaks, started, tran
         if jax.process_count() == 1:
             streams = {s.name: s.coef for s in transform.all_streams}
             names = [n for n in transform.default_hparams if n != "index"]  # select's candidates, in order
-            write_candidate_report(sweep_dir, record, curves, streams, names, spec.rank_by)
+            write_candidate_report(sweep_dir, record, curves, streams, names, spec.fitness)
         else:
             print("candidates.json needs every batch folder on process 0; rerun the report there")
     return best

@@ -143,13 +143,12 @@ def plot_sweep(steps: np.ndarray, ret: np.ndarray, owner: np.ndarray, rows: list
     return out
 
 
-def _term_curves(sweep_dir: pathlib.Path, record: dict, stream: str) -> np.ndarray:
-    """[members, updates] per-episode sums of one stream (NaN where none finished)."""
+def _member_curves(sweep_dir: pathlib.Path, record: dict, key: str) -> np.ndarray:
+    """[members, updates] of a per-member metric in the batches' metrics.jsonl (NaN where missing)."""
     num = len(record["members"])
     out = None
     for batch in record["batches"]:
         records = read_metrics(sweep_dir / batch["name"])
-        key = "episode_return_per_seed" if stream == "extrinsic" else f"episode_reward/{stream}_per_seed"
         values = np.array([[np.nan if v is None else v for v in r.get(key, [None] * len(batch["members"]))]
                            for r in records], np.float64).T
         if out is None:
@@ -166,14 +165,19 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+FITNESS = ("return", "eval_return", "success")
+
+
 def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, streams: dict[str, float],
-                           names: list[str], rank_by: str = "final_return_iqm") -> list[dict[str, Any]]:
+                           names: list[str], fitness: str = "return") -> list[dict[str, Any]]:
     """candidates.json: reward candidates ranked by fitness, with per-term statistics an
     outer loop (a person, a language model) can read to write the next candidates.
 
-    Fitness: the env's extrinsic return, at the end of training (`final_return_*`) or of
-    the final greedy evaluation (`rank_by` = `final_eval_return_*`), IQM over the
-    candidate's members. Per term k (a stream, `extrinsic` included), over the members:
+    Fitness, IQM over the candidate's members (each candidate reports all it has):
+    `return`, the env's extrinsic return at the end of training; `eval_return`, that of
+    the final greedy evaluation; `success`, the env's `info["is_success"]` at the end of
+    episodes (the last update's rate), where the env reports it. Candidates are ranked by
+    `fitness`. Per term k (a stream, `extrinsic` included), over the members:
     `mean`, the mean per-episode sum at the end of training; `share`,
     |c_k·mean_k| / Σ_j |c_j·mean_j| with the default coefficients c; `corr_with_fitness`,
     the Pearson correlation over training updates of the term's per-episode sum with the
@@ -183,12 +187,13 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
     ret, ev = member_results(record, curves)
     index = [int(round(c.get("reward.index", 0))) for c in record["configurations"]]
     member_candidate = np.array([index[m["config"]] for m in record["members"]])
-    terms = {k: _term_curves(sweep_dir, record, k) for k in streams}
-    use_eval = rank_by.startswith("final_eval")
+    terms = {k: _member_curves(sweep_dir, record, "episode_return_per_seed" if k == "extrinsic"
+                               else f"episode_reward/{k}_per_seed") for k in streams}
+    success = _member_curves(sweep_dir, record, "episode_success_per_seed")
     rows = []
     for candidate in sorted(set(member_candidate.tolist())):
         members = np.flatnonzero(member_candidate == candidate)
-        fitness = ev[members] if use_eval else ret[members, -1]
+        measures = {"return": ret[members, -1], "eval_return": ev[members], "success": success[members, -1]}
         produced = [k for k in streams if k == "extrinsic" or np.nan_to_num(np.abs(terms[k][members])).max() > 0]
         means = {k: float(np.nanmean(terms[k][members, -1])) if np.isfinite(terms[k][members, -1]).any() else None
                  for k in produced}
@@ -196,19 +201,20 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
         rows.append({
             "candidate": candidate,
             "name": names[candidate],
-            "fitness_iqm": (lambda v: None if not math.isfinite(v) else v)(iqm(fitness)),
-            "fitness_per_member": [None if not math.isfinite(v) else float(v) for v in fitness],
+            **{f"{k}_iqm": (lambda v: None if not math.isfinite(v) else v)(iqm(v)) for k, v in measures.items()},
+            "fitness_per_member": [None if not math.isfinite(v) else float(v) for v in measures[fitness]],
             "members": members.tolist(),
             "terms": {k: {"coef": streams[k], "mean": means[k],
                           "share": None if means[k] is None else abs(streams[k] * means[k]) / weight,
                           "corr_with_fitness": _mean_or_none([_correlation(terms[k][m], ret[m]) for m in members])}
                       for k in produced},
         })
-    rows.sort(key=lambda r: -np.inf if r["fitness_iqm"] is None else -r["fitness_iqm"])
+    for row in rows:
+        row["fitness_iqm"] = row[f"{fitness}_iqm"]
+    rows.sort(key=lambda r: np.inf if r["fitness_iqm"] is None else -r["fitness_iqm"])
     for rank, row in enumerate(rows):
         row["rank"] = rank
-    write_json(sweep_dir / "candidates.json", {"fitness": "final greedy evaluation return" if use_eval
-                                               else "final training return (extrinsic)", "candidates": rows})
+    write_json(sweep_dir / "candidates.json", {"fitness": fitness, "candidates": rows})
     return rows
 
 

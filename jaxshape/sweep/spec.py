@@ -36,6 +36,7 @@ class SweepSpec:
     config: dict = dataclasses.field(default_factory=dict)
     reward: str = ""
     reward_candidates: str = ""  # a .py file defining CANDIDATES: swept as the hparam reward.index
+    fitness: str = "return"  # what ranks reward candidates: return, eval_return or success
     grid: dict = dataclasses.field(default_factory=dict)
     random: dict = dataclasses.field(default_factory=dict)
     num_samples: int = 0
