@@ -29,22 +29,18 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxshape.pytree import leaf_names
+from jaxshape.pytree import host_zeros, is_key, key_impl, leaf_names
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written; the message names the leaf."""
 
 
-def _is_key(x: Any) -> bool:
-    return jax.dtypes.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key)
-
-
 def _stored(tree: Any) -> dict[str, Any]:
     """The leaves worth writing: {path: array}, empty leaves left out, keys as data."""
     out = {}
     for name, leaf in zip(leaf_names(tree), jax.tree.leaves(tree)):
-        if _is_key(leaf):
+        if is_key(leaf):
             leaf = jax.random.key_data(leaf)
         if np.size(leaf):
             out[name] = leaf
@@ -54,7 +50,7 @@ def _stored(tree: Any) -> dict[str, Any]:
 def _abstract_stored(abstract_state: Any) -> dict[str, Any]:
     out = {}
     for name, leaf in zip(leaf_names(abstract_state), jax.tree.leaves(abstract_state)):
-        if _is_key(leaf):
+        if is_key(leaf):
             leaf = jax.eval_shape(jax.random.key_data, leaf)
         if np.prod(leaf.shape, dtype=int):
             out[name] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=getattr(leaf, "sharding", None))
@@ -66,11 +62,9 @@ def _rebuild(abstract_state: Any, stored: dict[str, Any]) -> Any:
     for name, leaf in zip(leaf_names(abstract_state), jax.tree.leaves(abstract_state)):
         if name in stored:
             value = stored[name]
-            if _is_key(leaf):  # the abstract key's implementation, read off a placeholder of its dtype
-                value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(jax.numpy.zeros((), leaf.dtype)))
-            leaves.append(value)
+            leaves.append(jax.random.wrap_key_data(value, impl=key_impl(leaf)) if is_key(leaf) else value)
         else:  # an empty leaf: nothing was written
-            leaves.append(jax.numpy.zeros(leaf.shape, leaf.dtype))
+            leaves.append(host_zeros(leaf))
     return jax.tree.unflatten(jax.tree.structure(abstract_state), leaves)
 
 

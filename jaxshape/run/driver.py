@@ -40,6 +40,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxshape.errors import ConfigError
 from jaxshape.learner import Learner, params_finite
+from jaxshape.pytree import host_zeros
 
 MEMBERS = "members"
 EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
@@ -136,23 +137,16 @@ class Driver:
     def placeholder_state(self, keys: jax.Array, hparams: Any) -> Any:
         """Zeros of the state's shape, made on the host (no program runs): the input of the
         chunk that starts at update 0, which initialises the members instead."""
-        def zeros(s):
-            if jax.dtypes.issubdtype(s.dtype, jax.dtypes.prng_key):
-                impl = jax.random.key_impl(jnp.zeros((), s.dtype))
-                data = jax.eval_shape(jax.random.key_data, s)
-                return jax.random.wrap_key_data(np.zeros(data.shape, data.dtype), impl=impl)
-            return np.zeros(s.shape, s.dtype)
-
         shapes = self._state_shape if self._signature is not None else self.state_shape(keys, hparams)
-        return self.place(jax.tree.map(zeros, shapes))
+        return self.place(jax.tree.map(host_zeros, shapes))
 
     # --------------------------------------------------------------- compiling
-    def _abstract_inputs(self, keys: jax.Array, hparams: Any) -> tuple:
-        return self.state_shape(keys, hparams), hparams, keys, np.int32(0), np.bool_(False)
+    def _lower(self, state_shape: Any, keys: jax.Array, hparams: Any) -> Any:
+        return self._chunk.lower(state_shape, hparams, keys, np.int32(0), np.bool_(False))
 
     def lower_chunk(self, keys: jax.Array, hparams: Any) -> Any:
         """The chunk lowered for these members (for memory analysis or compiling)."""
-        return self._chunk.lower(*self._abstract_inputs(keys, hparams))
+        return self._lower(self.state_shape(keys, hparams), keys, hparams)
 
     def compile(self, keys: jax.Array, hparams: Any) -> float:
         """Compile the chunk ahead of time; a second call with the same member shapes
@@ -163,7 +157,7 @@ class Driver:
             return 0.0
         start = time.perf_counter()
         self._state_shape = self.state_shape(keys, hparams)
-        self._chunk = self._chunk.lower(self._state_shape, hparams, keys, np.int32(0), np.bool_(False)).compile()
+        self._chunk = self._lower(self._state_shape, keys, hparams).compile()
         self._signature = signature
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
