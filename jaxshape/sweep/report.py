@@ -143,18 +143,18 @@ def plot_sweep(steps: np.ndarray, ret: np.ndarray, owner: np.ndarray, rows: list
     return out
 
 
-def _member_curves(sweep_dir: pathlib.Path, record: dict, key: str) -> np.ndarray:
-    """[members, updates] of a per-member metric in the batches' metrics.jsonl (NaN where missing)."""
+def _member_curves(sweep_dir: pathlib.Path, record: dict, keys: list[str]) -> dict[str, np.ndarray]:
+    """key -> [members, updates] of per-member metrics in the batches' metrics.jsonl
+    (NaN where missing); each batch's file is read once."""
     num = len(record["members"])
-    out = None
+    out: dict[str, np.ndarray] = {}
     for batch in record["batches"]:
         records = read_metrics(sweep_dir / batch["name"])
-        values = np.array([[np.nan if v is None else v for v in r.get(key, [None] * len(batch["members"]))]
-                           for r in records], np.float64).T
-        if out is None:
-            out = np.full((num, values.shape[1]), np.nan)
         real = batch["members"][:batch["real"]]
-        out[real] = values[:batch["real"]]
+        for key in keys:
+            values = np.array([[np.nan if v is None else v for v in r.get(key, [None] * len(batch["members"]))]
+                               for r in records], np.float64).T
+            out.setdefault(key, np.full((num, values.shape[1]), np.nan))[real] = values[:batch["real"]]
     return out
 
 
@@ -187,9 +187,10 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
     ret, ev = member_results(record, curves)
     index = [int(round(c.get("reward.index", 0))) for c in record["configurations"]]
     member_candidate = np.array([index[m["config"]] for m in record["members"]])
-    terms = {k: _member_curves(sweep_dir, record, "episode_return_per_seed" if k == "extrinsic"
-                               else f"episode_reward/{k}_per_seed") for k in streams}
-    success = _member_curves(sweep_dir, record, "episode_success_per_seed")
+    own = [k for k in streams if k != "extrinsic"]  # the extrinsic return is `ret`, already gathered
+    read = _member_curves(sweep_dir, record, [f"episode_reward/{k}_per_seed" for k in own] + ["episode_success_per_seed"])
+    terms = {"extrinsic": ret, **{k: read[f"episode_reward/{k}_per_seed"] for k in own}}
+    success = read["episode_success_per_seed"]
     rows = []
     for candidate in sorted(set(member_candidate.tolist())):
         members = np.flatnonzero(member_candidate == candidate)
