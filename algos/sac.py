@@ -348,10 +348,14 @@ class SAC:
         return low + 0.5 * (action + 1.0) * (high - low)
 
     def policy_input(self, obs: jax.Array, reward_state: Any) -> jax.Array:
+        features = None if self.transform.observe is None else self.transform.observe(reward_state)
+        return self.with_features(obs, features)
+
+    @staticmethod
+    def with_features(obs: jax.Array, features: jax.Array | None) -> jax.Array:
+        """Flattened observations [N, D], with the transform's features appended if any."""
         flat = obs.reshape(obs.shape[:1] + (-1,)).astype(jnp.float32)
-        if self.transform.observe is None:
-            return flat
-        return jnp.concatenate([flat, self.transform.observe(reward_state).astype(jnp.float32)], axis=-1)
+        return flat if features is None else jnp.concatenate([flat, features.astype(jnp.float32)], axis=-1)
 
     def sample_action(self, actor_params, policy_input: jax.Array, key: jax.Array):
         """(a ∈ [−1, 1]^|A|, log π(a|s)) with a reparameterised sample."""
@@ -370,8 +374,7 @@ class SAC:
 
         def act(obs, features, key):
             del key
-            flat = obs.reshape(obs.shape[:1] + (-1,)).astype(jnp.float32)
-            x = flat if features is None else jnp.concatenate([flat, features.astype(jnp.float32)], axis=-1)
+            x = self.with_features(obs, features)
             return self.to_env(jnp.tanh(self.head.mode(self.actor.apply(state.actor_params, x))))
 
         return evaluate(self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
@@ -452,10 +455,10 @@ class SAC:
             jax.random.split(env_key, n), state.env_state, env_action
         )
         transition = step_transition(state.obs, env_action, reward, terminated, truncated, info, hp.gamma)
-        next_input = transition.next_obs.reshape((n, -1)).astype(jnp.float32)
-        if self.transform.observe is not None:  # Q(s′, ·) sees the ending episode's features, not the reset ones
-            features = final_features(self.transform, state.reward_state, transition, hp.reward)
-            next_input = jnp.concatenate([next_input, features.astype(jnp.float32)], axis=-1)
+        # Q(s′, ·) sees the ending episode's features, not the reset ones
+        features = (None if self.transform.observe is None
+                    else final_features(self.transform, state.reward_state, transition, hp.reward))
+        next_input = self.with_features(transition.next_obs, features)
         streams, reward_state = self.transform.apply(state.reward_state, transition, hp.reward)
         done = transition.done
         item = {

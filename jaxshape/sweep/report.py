@@ -188,7 +188,8 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
     index = [int(round(c.get("reward.index", 0))) for c in record["configurations"]]
     member_candidate = np.array([index[m["config"]] for m in record["members"]])
     own = [k for k in streams if k != "extrinsic"]  # the extrinsic return is `ret`, already gathered
-    read = _member_curves(sweep_dir, record, [f"episode_reward/{k}_per_seed" for k in own] + ["episode_success_per_seed"])
+    read = _member_curves(sweep_dir, record,
+                          [f"episode_reward/{k}_per_seed" for k in own] + ["episode_success_per_seed"])
     terms = {"extrinsic": ret, **{k: read[f"episode_reward/{k}_per_seed"] for k in own}}
     success = read["episode_success_per_seed"]
     rows = []
