@@ -16,6 +16,7 @@ the extrinsic reward, say) keeps the shaping invariant and raises no warning.
 from __future__ import annotations
 
 import warnings
+from typing import Sequence
 
 import jax
 
@@ -24,7 +25,8 @@ from jaxshape.rewards.base import NOT_INVARIANT, POLICY_INVARIANT, POSITIVE_SCAL
 _ORDER = {POLICY_INVARIANT: 0, POSITIVE_SCALE: 1, NOT_INVARIANT: 2}
 
 
-def _unique_names(transforms: tuple[RewardTransform, ...]) -> list[str]:
+def unique_names(transforms: Sequence[RewardTransform]) -> list[str]:
+    """Each transform's `name`, made distinct by a suffix (`rnd`, `rnd_2`, ...)."""
     names: list[str] = []
     for t in transforms:
         name, i = t.name, 2
@@ -37,7 +39,7 @@ def _unique_names(transforms: tuple[RewardTransform, ...]) -> list[str]:
 def chain(*transforms: RewardTransform) -> RewardTransform:
     """Apply `transforms` in order; each sees the streams made before it."""
     transforms = tuple(transforms)
-    names = _unique_names(transforms)
+    names = unique_names(transforms)
     warned = []
 
     def init(key, example):

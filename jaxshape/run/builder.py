@@ -70,6 +70,7 @@ def load_candidates(path: str) -> tuple[list[str], list[Any]]:
     import runpy
 
     from jaxshape.rewards import RewardTransform
+    from jaxshape.rewards.combine import unique_names
 
     if not pathlib.Path(path).is_file():
         raise ConfigError(f"reward candidates file {path} does not exist; give a .py file that defines CANDIDATES")
@@ -81,17 +82,12 @@ def load_candidates(path: str) -> tuple[list[str], list[Any]]:
     if isinstance(candidates, dict):
         names, transforms = list(candidates), list(candidates.values())
     elif isinstance(candidates, (list, tuple)):
-        transforms = list(candidates)
-        names = []
-        for t in transforms:
-            name, i = getattr(t, "name", "candidate"), 2
-            while name in names:
-                name, i = f"{getattr(t, 'name', 'candidate')}_{i}", i + 1
-            names.append(name)
+        names, transforms = None, list(candidates)
     else:
         raise ConfigError(f"{path} must define CANDIDATES, a list of reward transforms or a dict name -> transform")
     if not transforms or not all(isinstance(t, RewardTransform) for t in transforms):
         raise ConfigError(f"CANDIDATES in {path} must hold at least one reward transform, and only transforms")
+    names = names if names is not None else unique_names(transforms)
     if bad := [n for n in names if not str(n).isidentifier()]:
         raise ConfigError(f"candidate names in {path} must be identifiers (they name hyperparameters): {bad}")
     return names, transforms
