@@ -380,3 +380,27 @@ def compare_on_pointgoal(name: str, conditions: dict[str, tuple[Any, Any]], args
         title)
     print(f"wall {wall:.1f}s\n{path}\n{png}")
     return summary
+
+
+def success_condition(label: str, ppo: PPO, seeds: int, evals: int, trackers: Trackers) -> tuple[dict, dict]:
+    """Train one condition of a task scored by a `success` tracker (lr 3e-4, 64 greedy
+    episodes per evaluation) and summarise it: the final greedy success and every other
+    tracker, the episode length, the steps to greedy success ≥ 0.9 at two evaluations
+    running, the final training return. Prints one line; returns (run, summary)."""
+    from jaxshape.algos.ppo import default_hparams
+
+    run = run_condition(ppo, default_hparams(ppo.transform, learning_rate=3e-4), seeds, evals, 64, trackers=trackers)
+    tts = first_crossing(run["eval_steps"], run["eval/success"], 0.9, sustained=2)
+    summary = {
+        "final_greedy_success": mean_std(run["eval/success"][:, -1]),
+        **{f"final_greedy_{name}": mean_std(run[f"eval/{name}"][:, -1]) for name in trackers if name != "success"},
+        "final_greedy_length": mean_std(run["eval/length"][:, -1]),
+        "time_to_success_steps": mean_std(tts),
+        "final_training_return": mean_std(run["train/episode_return"][:, -10:].mean(1)),
+        "compile_seconds": run["compile_seconds"], "run_seconds": run["run_seconds"],
+    }
+    greedy = ", ".join(f"{k.removeprefix('final_greedy_')} {fmt(v)}" for k, v in summary.items()
+                       if k.startswith("final_greedy_"))
+    print(f"[{label}] greedy {greedy} | time to 0.9 success {fmt(summary['time_to_success_steps'])} | "
+          f"compile {run['compile_seconds']:.1f}s run {run['run_seconds']:.1f}s", flush=True)
+    return run, summary

@@ -44,7 +44,7 @@ import jax.numpy as jnp
 
 import experiment_common as ec
 from jaxshape import rewards
-from jaxshape.algos.ppo import PPOConfig, default_hparams, make_ppo
+from jaxshape.algos.ppo import PPOConfig, make_ppo
 from jaxshape.envs.keydoor import KeyDoorGrid
 
 EDGE_FACTOR = 0.5
@@ -128,23 +128,7 @@ def main():
         for key in args.conditions.split(","):
             label = f"{key}, mb={mb}"
             ppo = make_ppo(config, env, params, transforms[key])
-            hp = default_hparams(ppo.transform, learning_rate=3e-4)
-            run = ec.run_condition(ppo, hp, args.seeds, args.evals, 64, trackers=trackers)
-            runs[label] = run
-            tts = ec.first_crossing(run["eval_steps"], run["eval/success"], 0.9, sustained=2)
-            summary[label] = {
-                "final_greedy_success": ec.mean_std(run["eval/success"][:, -1]),
-                "final_greedy_interior": ec.mean_std(run["eval/interior"][:, -1]),
-                "final_greedy_length": ec.mean_std(run["eval/length"][:, -1]),
-                "time_to_success_steps": ec.mean_std(tts),
-                "final_training_return": ec.mean_std(run["train/episode_return"][:, -10:].mean(1)),
-                "compile_seconds": run["compile_seconds"], "run_seconds": run["run_seconds"],
-            }
-            s = summary[label]
-            print(f"[{label}] greedy success {ec.fmt(s['final_greedy_success'])}, interior "
-                  f"{ec.fmt(s['final_greedy_interior'])}, length {ec.fmt(s['final_greedy_length'])} | time to 0.9 "
-                  f"{ec.fmt(s['time_to_success_steps'])} | compile {run['compile_seconds']:.1f}s "
-                  f"run {run['run_seconds']:.1f}s", flush=True)
+            runs[label], summary[label] = ec.success_condition(label, ppo, args.seeds, args.evals, trackers)
     wall = time.perf_counter() - wall0
     payload = {
         "experiment": "gated_rewards", "machine": ec.machine(), "wall_seconds": wall, "args": vars(args),

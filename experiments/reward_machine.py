@@ -26,7 +26,7 @@ import time
 
 
 import experiment_common as ec
-from jaxshape.algos.ppo import PPOConfig, default_hparams, make_ppo
+from jaxshape.algos.ppo import PPOConfig, make_ppo
 from jaxshape.envs import make
 from jaxshape.rewards import reward_machine, subgoal_sequence
 
@@ -77,22 +77,7 @@ def main():
     for key in args.conditions.split(","):
         label, transform = all_conditions[key]
         ppo = make_ppo(config, env, params, transform)
-        hp = default_hparams(ppo.transform, learning_rate=3e-4)
-        run = ec.run_condition(ppo, hp, args.seeds, args.evals, 64, trackers=trackers)
-        runs[label] = run
-        tts = ec.first_crossing(run["eval_steps"], run["eval/success"], 0.9, sustained=2)
-        summary[label] = {
-            "final_greedy_success": ec.mean_std(run["eval/success"][:, -1]),
-            "final_greedy_got_key": ec.mean_std(run["eval/got_key"][:, -1]),
-            "final_greedy_length": ec.mean_std(run["eval/length"][:, -1]),
-            "time_to_success_steps": ec.mean_std(tts),
-            "final_training_return": ec.mean_std(run["train/episode_return"][:, -10:].mean(1)),
-            "compile_seconds": run["compile_seconds"], "run_seconds": run["run_seconds"],
-        }
-        s = summary[label]
-        print(f"[{label}] final greedy success {ec.fmt(s['final_greedy_success'])}, key {ec.fmt(s['final_greedy_got_key'])}, "
-              f"length {ec.fmt(s['final_greedy_length'])} | time to 0.9 success {ec.fmt(s['time_to_success_steps'])} | "
-              f"compile {run['compile_seconds']:.1f}s run {run['run_seconds']:.1f}s", flush=True)
+        runs[label], summary[label] = ec.success_condition(label, ppo, args.seeds, args.evals, trackers)
     wall = time.perf_counter() - wall0
     payload = {
         "experiment": "reward_machine", "machine": ec.machine(), "wall_seconds": wall, "args": vars(args),

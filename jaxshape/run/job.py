@@ -70,8 +70,8 @@ class JobOptions:
         for field in dataclasses.fields(self):
             value, low = getattr(self, field.name), field.metadata.get("min", 1)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
-                raise ConfigError(f"--{field.name.replace('_', '-')} must be {'0 or more' if low == 0 else 'a positive integer'}"
-                                  f", got {value}")
+                bound = "0 or more" if low == 0 else "a positive integer"
+                raise ConfigError(f"--{field.name.replace('_', '-')} must be {bound}, got {value}")
 
     def chunk_size(self, num_updates: int) -> int:
         return self.chunk_updates or -(-num_updates // DEFAULT_CHUNKS)
