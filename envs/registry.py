@@ -3,6 +3,9 @@
 Names:
 - every gymnax id (`CartPole-v1`, `DeepSea-bsuite`, ...), returned as gymnax builds it;
 - `brax/<name>` for brax's environments (`brax/hopper`), through `BraxEnv`;
+- optional families whose package is an extra (`playground/<name>` for MuJoCo Playground,
+  craftax's own names such as `Craftax-Classic-Symbolic-v1`): each adapter module offers
+  `names()` (empty when its package is not installed) and `make(name, **kwargs)`;
 - native jaxshape environments registered with `register`.
 """
 
@@ -14,6 +17,9 @@ from typing import Any, Callable
 from jaxshape.errors import ConfigError
 
 _NATIVE: dict[str, Callable[..., Any]] = {}
+
+# adapter modules of the optional env families (imported only when a name is looked up)
+_FAMILIES = ("jaxshape.envs.playground_adapter", "jaxshape.envs.craftax_adapter")
 
 
 class UnknownEnvError(ConfigError):
@@ -39,9 +45,27 @@ def _brax_names() -> list[str]:
     return [f"brax/{name}" for name in brax_envs._envs]  # brax keeps its registry private
 
 
+def _family_modules() -> list[Any]:
+    import importlib
+
+    modules = []
+    for name in _FAMILIES:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as error:
+            if error.name != name:  # the adapter exists but failed to import: a real error
+                raise
+    return modules
+
+
+def _family_of(name: str) -> Any | None:
+    return next((module for module in _family_modules() if name in module.names()), None)
+
+
 def list_envs() -> list[str]:
     """Every name `make` accepts."""
-    return sorted(_NATIVE) + _gymnax_names() + _brax_names()
+    families = [n for module in _family_modules() for n in module.names()]
+    return sorted(_NATIVE) + _gymnax_names() + _brax_names() + families
 
 
 def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
@@ -62,6 +86,9 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
 
         env, params = gymnax.make(name, **kwargs)
         return env, params
+    if (family := _family_of(name)) is not None:
+        env = family.make(name, **kwargs)
+        return env, env.default_params
     close = difflib.get_close_matches(name, list_envs(), n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see jaxshape.envs.list_envs()"
     raise UnknownEnvError(f"unknown env {name!r}: {hint}")
