@@ -97,3 +97,9 @@ from jaxshape.rewards.gates import gate, multiply, terminate_if  # noqa: E402
 
 __all__ += ["gate", "multiply", "terminate_if"]
 # --- end gated and multiplicative combinations
+
+# --- an env's own reward terms as streams (env_terms.py)
+from jaxshape.rewards.env_terms import env_terms  # noqa: E402
+
+__all__ += ["env_terms"]
+# --- end an env's own reward terms
