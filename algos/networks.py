@@ -1,4 +1,5 @@
-"""Actor-critic MLPs (flax.linen), separate or with a shared torso.
+"""Actor-critic networks (flax.linen): MLPs, separate or with a shared torso, and a
+recurrent (GRU) actor-critic whose memory is reset where an episode begins.
 
 Orthogonal initialisation with gain √2 in hidden layers, 0.01 on the policy output and
 1.0 on the value output (Andrychowicz et al. 2021, "What matters in on-policy RL").
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxshape.initializers import orthogonal
@@ -57,6 +60,54 @@ class ActorCritic(nn.Module):
             policy = (policy, log_std)
         values = _dense(self.num_values, 1.0)(critic_features)
         return policy, values
+
+
+class ResetGRU(nn.Module):
+    """One GRU step (Cho et al. 2014) whose memory is zeroed first where `reset`: the
+    step sees the first observation of a new episode."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, memory, inputs):
+        x, reset = inputs
+        memory = jnp.where(reset[:, None], jnp.zeros_like(memory), memory)
+        return nn.GRUCell(self.features)(memory, x)
+
+
+class RecurrentActorCritic(nn.Module):
+    """Maps a sequence of flat observations to (memory after each step, policy output,
+    values [..., num_values]): observation -> dense embedding -> GRU -> actor and critic
+    heads (an MLP of the remaining `hidden_sizes` each).
+
+    `memory` is [N, gru_size]; `x` is [T, N, F]; `resets` [T, N] marks the steps that begin
+    an episode (memory zeroed before them), so one call replays a whole rollout across
+    episode boundaries exactly as it was acted.
+    """
+
+    action_size: int
+    continuous: bool
+    gru_size: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    num_values: int = 1
+
+    @nn.compact
+    def __call__(self, memory, x, resets):
+        act = ACTIVATIONS[self.activation]
+        embedding = act(_dense(self.hidden_sizes[0], np.sqrt(2.0))(x))
+        scan = nn.scan(ResetGRU, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0)
+        _, memories = scan(self.gru_size, name="gru")(memory, (embedding, resets))
+        actor = Torso(self.hidden_sizes[1:], self.activation, name="actor_torso")(memories)
+        critic = Torso(self.hidden_sizes[1:], self.activation, name="critic_torso")(memories)
+        policy = _dense(self.action_size, 0.01)(actor)
+        if self.continuous:
+            log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
+            policy = (policy, jnp.broadcast_to(log_std, policy.shape))
+        return memories, policy, _dense(self.num_values, 1.0)(critic)
+
+    def initial_memory(self, batch: int) -> jax.Array:
+        return jnp.zeros((batch, self.gru_size), jnp.float32)
 
 
 

@@ -9,6 +9,11 @@ A run is one pure function, `train(key, hparams) -> (state, metrics)`:
       advantages  GAE with the termination/truncation rule (algos/returns.py)
       learn       lax.scan over epochs x minibatches of the clipped surrogate loss
 
+With `gru_size > 0` the policy is recurrent (`networks.RecurrentActorCritic`): its GRU
+memory is carried through the rollout and zeroed where an episode ends; learning replays
+each env's whole rollout from the memory it started with (resets where episodes began),
+and minibatches are groups of envs, not of steps.
+
 `PPOConfig` holds the static settings (shapes, counts) and is hashable; `PPOHParams`
 holds every continuous hyperparameter as a traced leaf, so
 `jax.vmap(train)(keys, hparams)` sweeps seeds and hyperparameters in one compile.
@@ -34,7 +39,7 @@ from jaxshape.rewards import RewardTransform, Stream, final_features, identity, 
 from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
-from jaxshape.algos.networks import ActorCritic, check_shape_settings
+from jaxshape.algos.networks import ActorCritic, RecurrentActorCritic, check_shape_settings
 from jaxshape.algos.returns import decoupled_advantages, gae, normalized
 
 
@@ -55,6 +60,7 @@ class PPOConfig:
     anneal_lr: bool = True
     continuous_squash: str = "tanh"
     decouple_streams: bool = False  # a value head per episodic stream, advantages normalised per stream (GDPO)
+    gru_size: int = 0  # GRU memory units of a recurrent policy; 0: feed-forward
 
     @property
     def batch_size(self) -> int:
@@ -104,6 +110,7 @@ class PPOState:
     obs_stats: RunningMeanStd
     env_state: Any
     obs: jax.Array
+    memory: jax.Array | None  # the recurrent policy's memory per env ([N, gru_size], zeroed at episode ends); None
     reward_state: Any
     episodes: EpisodeStats
     stream_episodes: dict[str, EpisodeStats]
@@ -124,6 +131,13 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         raise ConfigError(
             f"total_steps={config.total_steps} is less than one batch ({config.batch_size}); "
             "raise total_steps or lower num_envs*num_steps"
+        )
+    if config.gru_size < 0:
+        raise ConfigError(f"gru_size must be 0 (feed-forward) or a positive number of GRU units, got {config.gru_size}")
+    if config.gru_size and config.num_envs % config.num_minibatches:
+        raise ConfigError(
+            f"a recurrent policy is minibatched by envs: num_minibatches={config.num_minibatches} must divide "
+            f"num_envs={config.num_envs}"
         )
     if config.continuous_squash not in ("tanh", "clip"):
         raise ConfigError(f"continuous_squash must be 'tanh' or 'clip', got {config.continuous_squash!r}")
@@ -166,7 +180,11 @@ class PPO:
     env_params: Any
     transform: RewardTransform
     head: Any
-    network: ActorCritic
+    network: ActorCritic | RecurrentActorCritic
+
+    @property
+    def recurrent(self) -> bool:
+        return self.config.gru_size > 0
 
     @property
     def nonepisodic(self) -> tuple[Stream, ...]:
@@ -202,13 +220,36 @@ class PPO:
     def _features(self, reward_state: Any) -> jax.Array | None:
         return None if self.transform.observe is None else self.transform.observe(reward_state)
 
+    def _normalized(self, obs_stats: RunningMeanStd, policy_input: jax.Array) -> jax.Array:
+        return obs_stats.normalize(policy_input) if self.config.normalize_obs else policy_input
+
     def policy_value(self, params, obs_stats: RunningMeanStd, policy_input: jax.Array):
-        """(policy output, values [..., num_value_heads]) for a policy input."""
-        x = obs_stats.normalize(policy_input) if self.config.normalize_obs else policy_input
-        return self.network.apply(params, x)
+        """(policy output, values [..., num_value_heads]) of a feed-forward policy."""
+        return self.network.apply(params, self._normalized(obs_stats, policy_input))
+
+    def sequence(self, params, obs_stats: RunningMeanStd, memory: jax.Array, policy_input: jax.Array,
+                 resets: jax.Array):
+        """A recurrent policy over [T, N, F] inputs from `memory` [N, H], zeroing the memory
+        before the steps `resets` [T, N] marks: (memories [T, N, H], policy, values)."""
+        return self.network.apply(params, memory, self._normalized(obs_stats, policy_input), resets)
+
+    def step_policy(self, params, obs_stats: RunningMeanStd, memory: jax.Array | None, policy_input: jax.Array):
+        """One acting step on [N, F] inputs: (memory after it or None, policy, values)."""
+        if not self.recurrent:
+            return (None, *self.policy_value(params, obs_stats, policy_input))
+        no_reset = jnp.zeros((1, policy_input.shape[0]), bool)  # the carried memory is already reset
+        memories, policy, values = self.sequence(params, obs_stats, memory, policy_input[None], no_reset)
+        return memories[0], jax.tree.map(lambda x: x[0], policy), values[0]
+
+    def initial_memory(self, num_envs: int) -> jax.Array | None:
+        return self.network.initial_memory(num_envs) if self.recurrent else None
 
     def act(self, state: PPOState, obs: jax.Array, key: jax.Array, deterministic: bool = False):
-        """Environment actions for a batch of observations (transform features included)."""
+        """Environment actions for a batch of observations (transform features included);
+        feed-forward policies only (a recurrent one acts through `step_policy`)."""
+        if self.recurrent:
+            raise ConfigError("a recurrent policy acts with its memory: call step_policy, or evaluate with "
+                              "`jaxshape eval`")
         policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, self._features(state.reward_state)))
         raw = self.head.mode(policy) if deterministic else self.head.sample(key, policy)
         return self.head.to_env(raw)
@@ -216,13 +257,14 @@ class PPO:
     def evaluate(self, state: PPOState, hp: PPOHParams, key: jax.Array, num_episodes: int) -> dict[str, jax.Array]:
         """Mean return and length of `num_episodes` fresh episodes of the greedy policy."""
 
-        def act(obs, features, key):
-            policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, features))
-            return self.head.to_env(self.head.mode(policy))
+        def greedy(obs, features, memory, key):
+            memory, policy, _ = self.step_policy(state.params, state.obs_stats, memory, self.policy_input(obs, features))
+            return self.head.to_env(self.head.mode(policy)), memory
 
+        act = greedy if self.recurrent else lambda obs, features, key: greedy(obs, features, None, key)[0]
         return evaluate(
             self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
-            self.transform, hp.reward, self.example_action(), hp.gamma,
+            self.transform, hp.reward, self.example_action(), hp.gamma, self.initial_memory(num_episodes),
         )
 
     def _step_envs(self, keys, env_state, action):
@@ -242,13 +284,17 @@ class PPO:
         example = self._example_transition(obs, env_state)
         reward_state = self.transform.init(transform_key, example)
         policy_input = self.policy_input(obs, self._features(reward_state))
-        params = self.network.init(net_key, policy_input[:1])
+        if self.recurrent:
+            params = self.network.init(net_key, self.initial_memory(1), policy_input[None, :1], jnp.zeros((1, 1), bool))
+        else:
+            params = self.network.init(net_key, policy_input[:1])
         return PPOState(
             params=params,
             opt_state=self.optimizer(hp).init(params),
             obs_stats=RunningMeanStd.create(policy_input.shape[1:]),
             env_state=env_state,
             obs=obs,
+            memory=self.initial_memory(cfg.num_envs),
             reward_state=reward_state,
             episodes=EpisodeStats.create(cfg.num_envs),
             stream_episodes={s.name: EpisodeStats.create(cfg.num_envs) for s in self.transform.streams
@@ -268,10 +314,10 @@ class PPO:
         cfg = self.config
 
         def step(carry, key):
-            env_state, obs, reward_state, episodes, stream_episodes, successes = carry
+            env_state, obs, memory, reward_state, episodes, stream_episodes, successes = carry
             act_key, env_key = jax.random.split(key)
             policy_input = self.policy_input(obs, self._features(reward_state))
-            policy, values = self.policy_value(state.params, state.obs_stats, policy_input)
+            memory, policy, values = self.step_policy(state.params, state.obs_stats, memory, policy_input)
             raw_action = self.head.sample(act_key, policy)
             action = self.head.to_env(raw_action)
             next_obs, env_state, reward, terminated, truncated, info = self._step_envs(
@@ -282,6 +328,9 @@ class PPO:
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             learner_extras = {"policy_input": policy_input}
+            if self.recurrent:  # the memory after this step: V(s′) continues from it; a new episode starts from 0
+                learner_extras["memory"] = memory
+                memory = jnp.where(transition.done[:, None], jnp.zeros_like(memory), memory)
             if self.transform.observe is not None:  # V(s′) sees the ending episode's features, not the reset ones
                 learner_extras["next_features"] = final_features(self.transform, reward_state, transition, hp.reward)
             streams, reward_state = self.transform.apply(reward_state, transition, hp.reward)
@@ -291,16 +340,17 @@ class PPO:
                 success = jnp.where(transition.done, info["is_success"].astype(jnp.float32), 0.0)
                 successes = successes.record(success, transition.done)
             transition = transition.replace(extras={**transition.extras, **learner_extras})
-            carry = (env_state, next_obs.astype(jnp.float32), reward_state, episodes, stream_episodes, successes)
+            carry = (env_state, next_obs.astype(jnp.float32), memory, reward_state, episodes, stream_episodes,
+                     successes)
             return carry, (transition, streams)
 
         key, rollout_key = jax.random.split(state.key)
-        carry = (state.env_state, state.obs, state.reward_state, state.episodes, state.stream_episodes,
+        carry = (state.env_state, state.obs, state.memory, state.reward_state, state.episodes, state.stream_episodes,
                  state.successes)
         carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
-        env_state, obs, reward_state, episodes, stream_episodes, successes = carry
-        state = state.replace(env_state=env_state, obs=obs, reward_state=reward_state, episodes=episodes,
-                              stream_episodes=stream_episodes, successes=successes, key=key)
+        env_state, obs, memory, reward_state, episodes, stream_episodes, successes = carry
+        state = state.replace(env_state=env_state, obs=obs, memory=memory, reward_state=reward_state,
+                              episodes=episodes, stream_episodes=stream_episodes, successes=successes, key=key)
         return state, batch, streams
 
     # -------------------------------------------------------------- advantages
@@ -310,7 +360,7 @@ class PPO:
         episodic = {k: r for k, r in streams.items() if k not in {s.name for s in self.nonepisodic}}
         # V of the true next observation: bootstraps through truncation (the episodic heads)
         next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
-        _, next_values = self.policy_value(state.params, state.obs_stats, next_input)
+        next_values = self._next_values(state, batch, next_input)
         if self.episodic_heads:  # a head per episodic stream, advantages normalised per stream
             heads = len(self.episodic_heads)
             advantages, targets = decoupled_advantages(
@@ -327,7 +377,7 @@ class PPO:
         if self.nonepisodic:
             # non-episodic heads follow the stream of experience across resets
             last_input = self.policy_input(state.obs, self._features(state.reward_state))
-            _, last_values = self.policy_value(state.params, state.obs_stats, last_input)
+            _, _, last_values = self.step_policy(state.params, state.obs_stats, state.memory, last_input)
             following = jnp.concatenate([values[1:], last_values[None]], axis=0)
             never = jnp.zeros_like(batch.terminated)
             for j, stream in enumerate(self.nonepisodic, start=len(all_targets)):
@@ -338,9 +388,28 @@ class PPO:
                 all_targets.append(target_j)
         return advantages, jnp.stack(all_targets, axis=-1)
 
+    def _next_values(self, state: PPOState, batch: Transition, next_input: jax.Array) -> jax.Array:
+        """V(s′) [T, N, V] of the true next observations; a recurrent policy takes one more
+        step from the memory each step left (the ending episode's, at a truncation)."""
+        if not self.recurrent:
+            return self.policy_value(state.params, state.obs_stats, next_input)[1]
+        one_step = lambda memory, x: self.step_policy(state.params, state.obs_stats, memory, x)[2]  # noqa: E731
+        return jax.vmap(one_step)(batch.extras["memory"], next_input)
+
     # ------------------------------------------------------------------- learn
+    def _minibatch_outputs(self, params, obs_stats, minibatch: dict[str, jax.Array]):
+        """(policy, values, minibatch) with every array flat over its samples; a recurrent
+        policy replays each env's [T] steps from the memory the rollout began with."""
+        if not self.recurrent:
+            return (*self.policy_value(params, obs_stats, minibatch["policy_input"]), minibatch)
+        _, policy, values = self.sequence(params, obs_stats, minibatch["memory"], minibatch["policy_input"],
+                                          minibatch["resets"])
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731  [T, n, ...] -> [T * n, ...]
+        samples = {k: flat(v) for k, v in minibatch.items() if k not in ("memory", "resets")}
+        return jax.tree.map(flat, policy), flat(values), samples
+
     def _loss(self, params, obs_stats, hp: PPOHParams, minibatch: dict[str, jax.Array]):
-        policy, values = self.policy_value(params, obs_stats, minibatch["policy_input"])
+        policy, values, minibatch = self._minibatch_outputs(params, obs_stats, minibatch)
         log_prob = self.head.log_prob(policy, minibatch["raw_action"])
         log_ratio = log_prob - minibatch["log_prob"]
         ratio = jnp.exp(log_ratio)
@@ -364,13 +433,14 @@ class PPO:
             "clip_fraction": (jnp.abs(ratio - 1.0) > hp.clip_eps).mean(),
         }
 
-    def _learn(self, state: PPOState, hp: PPOHParams, batch: Transition, advantages, targets):
+    def _learn(self, state: PPOState, hp: PPOHParams, batch: Transition, advantages, targets, memory):
+        """Epochs of minibatch SGD on the batch; `memory` is the recurrent policy's memory
+        when the rollout began (None for a feed-forward one)."""
         cfg = self.config
         optimizer = self.optimizer(hp)
         # only what the loss reads is shuffled into minibatches
         needed = {name: batch.extras[name] for name in ("policy_input", "raw_action", "log_prob", "values")}
         needed.update(advantages=advantages, targets=targets)
-        flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), needed)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
 
         def minibatch_step(train, minibatch):
@@ -379,12 +449,27 @@ class PPO:
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), info
 
+        if self.recurrent:  # minibatches of whole env sequences: [M, T, N / M, ...]
+            begins = jnp.concatenate([jnp.zeros_like(batch.done[:1]), batch.done[:-1]])  # step t+1 begins an episode
+            sequences = {**needed, "resets": begins}
+            envs_per_minibatch = cfg.num_envs // cfg.num_minibatches
+
+            def shuffle(key):
+                order = jax.random.permutation(key, cfg.num_envs)
+                split = lambda x: x.reshape((cfg.num_minibatches, envs_per_minibatch) + x.shape[1:])  # noqa: E731
+                minibatches = jax.tree.map(lambda x: jnp.swapaxes(split(jnp.swapaxes(x[:, order], 0, 1)), 1, 2),
+                                           sequences)
+                return {**minibatches, "memory": split(memory[order])}
+        else:
+            flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), needed)
+
+            def shuffle(key):
+                order = jax.random.permutation(key, cfg.batch_size)
+                return jax.tree.map(lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
+                                    flat)
+
         def epoch(train, key):
-            order = jax.random.permutation(key, cfg.batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]), flat
-            )
-            return jax.lax.scan(minibatch_step, train, minibatches)
+            return jax.lax.scan(minibatch_step, train, shuffle(key))
 
         key, epoch_key = jax.random.split(state.key)
         (params, opt_state), info = jax.lax.scan(
@@ -396,6 +481,7 @@ class PPO:
     # ------------------------------------------------------------------ update
     def update(self, state: PPOState, hp: PPOHParams):
         """One PPO update: rollout, reward-transform update, GAE, epochs of SGD."""
+        memory = state.memory
         state, batch, streams = self._rollout(state, hp)
         advantages, targets = self._advantages(state, hp, batch, streams)
 
@@ -403,7 +489,7 @@ class PPO:
         reward_state, transform_metrics = self.transform.update(state.reward_state, batch, transform_key, hp.reward)
         state = state.replace(reward_state=reward_state, key=key)
 
-        state, learn_metrics = self._learn(state, hp, batch, advantages, targets)
+        state, learn_metrics = self._learn(state, hp, batch, advantages, targets, memory)
         if self.config.normalize_obs:
             state = state.replace(obs_stats=state.obs_stats.update(batch.extras["policy_input"]))
         state = state.replace(update_step=state.update_step + 1)
@@ -444,13 +530,14 @@ def make_ppo(
     validate(config, env, env_params)
     transform = transform or identity()
     head = action_head(config, env, env_params)
-    network = ActorCritic(
+    shape = dict(
         action_size=head.output_size,
         continuous=isinstance(head, Gaussian),
         hidden_sizes=tuple(config.hidden_sizes),
         activation=config.activation,
-        shared=config.shared_network,
         num_values=(sum(s.episodic for s in transform.all_streams) if config.decouple_streams else 1)
         + sum(not s.episodic for s in transform.all_streams),
     )
+    network = (RecurrentActorCritic(gru_size=config.gru_size, **shape) if config.gru_size
+               else ActorCritic(shared=config.shared_network, **shape))
     return PPO(config, env, env_params, transform, head, network)

@@ -50,3 +50,12 @@ def _keydoor_grid(**kwargs):
 
 
 register("KeyDoor-grid", _keydoor_grid)
+
+
+def _cue_recall(**kwargs):
+    from jaxshape.envs.memory import CueRecall  # remember a cue over blank steps (recurrent policies)
+
+    return CueRecall(**kwargs)
+
+
+register("CueRecall-v0", _cue_recall)

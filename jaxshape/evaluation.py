@@ -39,11 +39,14 @@ def evaluate(
     transform_hparams: Any = None,
     example_action: jax.Array | None = None,
     gamma: Any = 0.99,
+    initial_memory: Any = None,
 ) -> dict[str, jax.Array]:
     """Mean undiscounted return and length of `num_episodes` episodes.
 
     `act(obs, features, key)` maps a batch of observations (and the transform's
-    features, or None) to env actions; pass a deterministic policy. With a transform
+    features, or None) to env actions; pass a deterministic policy. A policy with memory
+    (a recurrent one) gives its `initial_memory` for the batch and is called as
+    `act(obs, features, memory, key) -> (actions, memory)`. With a transform
     that observes, `example_action` (one env's action) shapes its example transition and
     `gamma` is the learner's discount its transitions carry.
     """
@@ -58,10 +61,13 @@ def evaluate(
                                                                            gamma))
 
     def step(carry, key):
-        env_state, obs, transform_state, ret, length, running = carry
+        env_state, obs, memory, transform_state, ret, length, running = carry
         act_key, env_key = jax.random.split(key)
         features = transform.observe(transform_state) if observing else None
-        action = act(obs, features, act_key)
+        if initial_memory is None:
+            action = act(obs, features, act_key)
+        else:  # each env plays one episode, so its memory is never reset
+            action, memory = act(obs, features, memory, act_key)
         next_obs, env_state, reward, terminated, truncated, info = step_batch(
             env, env_params, jax.random.split(env_key, num_episodes), env_state, action
         )
@@ -72,9 +78,9 @@ def evaluate(
         ret = ret + jnp.where(running, reward, 0.0)
         length = length + running
         running = jnp.logical_and(running, jnp.logical_not(done))
-        return (env_state, next_obs, transform_state, ret, length, running), None
+        return (env_state, next_obs, memory, transform_state, ret, length, running), None
 
-    carry = (env_state, obs, transform_state, zeros, zeros, jnp.ones((num_episodes,), bool))
+    carry = (env_state, obs, initial_memory, transform_state, zeros, zeros, jnp.ones((num_episodes,), bool))
     carry, _ = jax.lax.scan(step, carry, jax.random.split(run_key, max_steps))
-    _, _, _, ret, length, _ = carry
+    *_, ret, length, _ = carry
     return {"eval_return": ret.mean(), "eval_length": length.mean()}

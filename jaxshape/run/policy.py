@@ -41,6 +41,9 @@ def load_policy(run_dir: str | pathlib.Path, member: int = 0) -> Callable[[jax.A
     learner, _, states, _ = restore_run(run_dir)
     if learner.transform.observe is not None:
         raise ConfigError("this policy also reads its reward transform's state; evaluate it with `jaxshape eval`")
+    if getattr(learner, "recurrent", False):
+        raise ConfigError("this policy is recurrent (it carries a memory between steps); evaluate it with "
+                          "`jaxshape eval`")
     state = jax.tree.map(lambda x: x[member], states)
 
     def act(obs: jax.Array, key: jax.Array) -> jax.Array:
