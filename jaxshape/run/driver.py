@@ -24,8 +24,18 @@ With a `mesh` (a `jax.sharding.Mesh` with a "members" axis, see `members_mesh`),
 members are split over its devices: keys, hyperparameters, the training state and the
 metrics live on `NamedSharding(mesh, P("members"))` and the compiled program is the same
 SPMD program on every device (members never communicate). The member count must then be
-a multiple of the device count (`pad_to_devices`). Nothing here is global: a caller that
-wants to reuse the compiled program (a sweep's equal batches) keeps the Driver.
+a multiple of the device count (`pad_to_devices`).
+
+With an "envs" mesh (`envs_mesh`), ONE agent is split over the devices instead: every
+state leaf with an env axis (env states, observations, the recurrent memory, episode
+statistics) is split along it, and the program pins that layout at every update
+(`with_sharding_constraint`), so each device steps its share of the envs, and the loss,
+a mean over the whole batch, sums its gradient across devices (XLA inserts the
+all-reduce). Parameters and optimiser state are replicated. The result is the
+single-device run's, up to the order of float sums (tests/test_env_sharding.py).
+
+Nothing here is global: a caller that wants to reuse the compiled program (a sweep's
+equal batches) keeps the Driver.
 """
 
 from __future__ import annotations
@@ -43,12 +53,39 @@ from jaxshape.learner import Learner, params_finite
 from jaxshape.pytree import host_zeros
 
 MEMBERS = "members"
+ENVS = "envs"
 EVAL_SEED = 2**31 - 1  # evaluation keys are fold_in(PRNGKey(EVAL_SEED), update): independent of training
 
 
 def members_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A one-axis mesh named "members" over `devices` (default: this process's devices)."""
     return Mesh(np.asarray(list(devices or jax.local_devices())), (MEMBERS,))
+
+
+def envs_mesh(devices: Sequence[jax.Device] | int | None = None) -> Mesh:
+    """A one-axis mesh named "envs" over `devices` (a list, the first N local devices, or
+    None: all of this process's devices): one agent's envs are split over it."""
+    if devices is None or isinstance(devices, int):
+        available = jax.local_devices()
+        count = len(available) if devices is None else devices
+        if count > len(available):
+            raise ConfigError(f"asked for {count} devices but this process has {len(available)}; "
+                              f"use --devices {len(available)} or fewer")
+        devices = available[:count]
+    return Mesh(np.asarray(list(devices)), (ENVS,))
+
+
+def env_axis_shardings(tree: Any, mesh: Mesh, num_envs: int, leading: int = 0) -> Any:
+    """A `NamedSharding` per leaf of `tree`: split along axis `leading` where that axis is
+    the env axis (length `num_envs`), replicated elsewhere. A leaf that only happens to
+    have that length there is split too, which changes where it lives, never its value."""
+
+    def spec(leaf):
+        shape = jnp.shape(leaf)
+        split = len(shape) > leading and shape[leading] == num_envs
+        return NamedSharding(mesh, PartitionSpec(*([None] * leading), ENVS) if split else PartitionSpec())
+
+    return jax.tree.map(spec, tree)
 
 
 def pad_to_devices(num_members: int, mesh: Mesh | None) -> int:
@@ -64,7 +101,8 @@ class Driver:
       learner: implements `jaxshape.learner.Learner`.
       num_updates: total updates per member.
       chunk_size: updates per chunk (the last chunk may run fewer).
-      mesh: shard the members over this mesh's "members" axis (None: the default device).
+      mesh: split the members over a "members" mesh (`members_mesh`), or each member's envs
+        over an "envs" mesh (`envs_mesh`); None: the default device.
       eval_episodes: episodes per member of the greedy evaluation (0: never evaluate).
     """
 
@@ -76,7 +114,14 @@ class Driver:
         self.eval_episodes = eval_episodes
         self.compile_seconds = 0.0
         self.mesh = mesh
-        self.sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(MEMBERS))
+        self.split_envs = mesh is not None and ENVS in mesh.axis_names
+        self.sharding = None if mesh is None or self.split_envs else NamedSharding(mesh, PartitionSpec(MEMBERS))
+        if self.split_envs:
+            num_envs = learner.config.num_envs
+            if num_envs % mesh.size:
+                raise ConfigError(f"num_envs={num_envs} cannot be split evenly over {mesh.size} devices; "
+                                  f"use a multiple of {mesh.size}")
+        pin = self._pin_envs
         self._signature: tuple | None = None  # the member shapes compiled for
         self._state_shape: Any = None
         chunk_size = self.chunk_size
@@ -89,6 +134,7 @@ class Driver:
                 return carry, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
 
             def body(carry, i):
+                carry = pin(carry)
                 return jax.lax.cond(first_update + i < num_updates, lambda c: learner.update(c, hparams), skip, carry)
 
             state, metrics = jax.lax.scan(body, state, jnp.arange(chunk_size, dtype=jnp.int32))
@@ -104,9 +150,11 @@ class Driver:
             if keys.shape[0] == 1:  # one member: the unbatched program (a vmap over one member ran ~5% slower)
                 squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
                 out = chunk(squeeze(state), squeeze(hparams), keys[0], first_update, evaluate)
-                return jax.tree.map(lambda x: x[None], out)
-            # the update index and the evaluate flag are shared by all members: real conds
-            return jax.vmap(chunk, in_axes=(0, 0, 0, None, None))(state, hparams, keys, first_update, evaluate)
+                state, *rest = jax.tree.map(lambda x: x[None], out)
+            else:  # the update index and the evaluate flag are shared by all members: real conds
+                state, *rest = jax.vmap(chunk, in_axes=(0, 0, 0, None, None))(state, hparams, keys, first_update,
+                                                                              evaluate)
+            return (pin(state, leading=1), *rest)
 
         if self.sharding is None:
             self._chunk = jax.jit(members_chunk)
@@ -116,8 +164,18 @@ class Driver:
                                   out_shardings=shard)
 
     # ----------------------------------------------------------------- placing
+    def _pin_envs(self, state: Any, leading: int = 0) -> Any:
+        """With an "envs" mesh, `state` constrained to its env-axis layout; else unchanged."""
+        if not self.split_envs:
+            return state
+        shardings = env_axis_shardings(state, self.mesh, self.learner.config.num_envs, leading)
+        return jax.lax.with_sharding_constraint(state, shardings)
+
     def place(self, tree: Any) -> Any:
-        """`tree` (leading member axis) on the members sharding; unchanged without a mesh."""
+        """`tree` (leading member axis) on the members sharding (replicated on an "envs"
+        mesh); unchanged without a mesh."""
+        if self.split_envs:
+            return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
         if self.sharding is None:
             return tree
         members = {np.shape(x)[0] for x in jax.tree.leaves(tree)}
@@ -130,6 +188,9 @@ class Driver:
         """The members' training state as shapes and dtypes (nothing is computed); with a
         mesh, each carries the members sharding (checkpoints restore onto it)."""
         shapes = jax.eval_shape(jax.vmap(self.learner.init), keys, hparams)
+        if self.split_envs:
+            shardings = env_axis_shardings(shapes, self.mesh, self.learner.config.num_envs, leading=1)
+            return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
         if self.sharding is None:
             return shapes
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
@@ -138,6 +199,8 @@ class Driver:
         """Zeros of the state's shape, made on the host (no program runs): the input of the
         chunk that starts at update 0, which initialises the members instead."""
         shapes = self._state_shape if self._signature is not None else self.state_shape(keys, hparams)
+        if self.split_envs:
+            return jax.tree.map(lambda s: jax.device_put(host_zeros(s), s.sharding), shapes)
         return self.place(jax.tree.map(host_zeros, shapes))
 
     # --------------------------------------------------------------- compiling

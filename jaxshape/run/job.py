@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from jaxshape.errors import ConfigError
 from jaxshape.run import builder
 from jaxshape.run.checkpoints import Checkpoints
-from jaxshape.run.driver import Driver
+from jaxshape.run.driver import Driver, envs_mesh
 from jaxshape.run.logs import RunLog, read_config
 
 DEFAULT_CHUNKS = 10  # progress and logs ten times a run unless chunk_updates says otherwise
@@ -63,6 +63,10 @@ class JobOptions:
         default=30.0, metadata={"help": "checkpoint after a chunk once this many seconds passed since the last "
                                         "checkpoint (and always after the last chunk); 0: after every chunk",
                                 "min": 0})
+    devices: int = dataclasses.field(
+        default=1, metadata={"help": "split each member's envs over this many local devices (one agent on several "
+                                     "devices; the result is the one-device result up to float rounding); "
+                                     "0: every local device", "min": 0})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
     plot: bool = dataclasses.field(default=True, metadata={"help": "write learning_curves.png at the end"})
 
@@ -88,8 +92,14 @@ def broadcast_hparams(hparams: Any, num_members: int) -> Any:
 
 
 def make_driver(learner: Any, options: JobOptions, mesh: Any = None) -> Driver:
-    """The driver a job with these options runs (keep it to reuse its compiled programs)."""
+    """The driver a job with these options runs (keep it to reuse its compiled programs).
+    `mesh` splits the members (a sweep's); `options.devices` splits each member's envs."""
     num_updates = learner.config.num_updates
+    if options.devices != 1:
+        if mesh is not None:
+            raise ConfigError("--devices splits one member's envs over devices; a sweep splits its members "
+                              "instead: drop --devices")
+        mesh = envs_mesh(options.devices or None)
     return Driver(learner, num_updates, options.chunk_size(num_updates), mesh=mesh,
                   eval_episodes=options.eval_episodes)
 
