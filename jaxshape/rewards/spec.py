@@ -12,11 +12,13 @@ the small libraries below, with defaults chosen from the env where one fits.
     icm(eta=0.01)  e3b(lam=0.1)  noveld(alpha=0.5)
     coverage(radius=0)  visits  logdet          submodular marginal gains / the additive baseline
     normalize(stream=rnd)  clip(stream=...)  scale(stream=..., factor=...)  symlog(stream=...)
+    env_terms(names=("a", "b"))                 the env's own reward terms as streams (default: all it reports)
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from typing import Any, Callable
 
@@ -100,6 +102,16 @@ def _goal(env_name, args):
     return goal_reward(**args)
 
 
+def _env_terms(env_name, args):
+    from jaxshape.rewards.env_terms import env_terms
+
+    if isinstance(args.get("names"), str):  # a single bare name
+        args["names"] = (args["names"],)
+    if "names" not in args:
+        args["env"], args["params"] = _env_instance(env_name)
+    return env_terms(**args)
+
+
 def _with_actions(factory_path: str) -> Callable:
     def build(env_name, args):
         module, name = factory_path.rsplit(".", 1)
@@ -135,6 +147,7 @@ BUILDERS: dict[str, Callable[[str | None, dict], base.RewardTransform]] = {
     "clip": _plain("jaxshape.rewards.normalize.clip"),
     "scale": _plain("jaxshape.rewards.normalize.scale"),
     "symlog": _plain("jaxshape.rewards.normalize.symlog"),
+    "env_terms": _env_terms,
 }
 
 # One spec per registered name that trains on the env beside it: the test suite trains
@@ -155,6 +168,10 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "clip": ("clip", "CartPole-v1"),
     "scale": ("scale", "CartPole-v1"),
     "symlog": ("symlog", "CartPole-v1"),
+    # needs an env that reports info["reward_terms"] (FishSwim's reward is 7/8 in_target + 1/8 upright);
+    # without the playground extra, the same plumbing with no terms split out
+    "env_terms": (("env_terms", "playground/FishSwim") if importlib.util.find_spec("mujoco_playground")
+                  else ("env_terms(names=())", "CartPole-v1")),
 }
 
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
