@@ -6,8 +6,10 @@
     jaxshape sweep --random ent_coef=log_uniform:1e-4:1e-1 --num-samples 8 ...
     jaxshape sweep --resume DIR
 
-Flags override the config file. Static settings (`--num-envs`, `--total-steps`, ...) are
-flags generated from the algorithm's config class, as in `jaxshape train`. Multi-host:
+Flags override the config file, and both override `--preset NAME` (named settings,
+jaxshape/run/presets.py; a spec file may say `preset = "minatar"`). Static settings
+(`--num-envs`, `--total-steps`, ...) are flags generated from the algorithm's config
+class, as in `jaxshape train`. Multi-host:
 `--distributed` calls `jax.distributed.initialize()` (auto-detected on Cloud TPU, SLURM,
 ...), or give `--coordinator HOST:PORT --num-processes N --process-id I`.
 """
@@ -47,7 +49,7 @@ def _random_item(text: str) -> tuple[str, dict]:
 
 
 def _parser(algo: str) -> argparse.ArgumentParser:
-    from jaxshape.run import builder
+    from jaxshape.run import builder, presets
     from jaxshape.run.job import JobOptions
 
     config_cls = builder.builders(algo)[0]
@@ -55,6 +57,9 @@ def _parser(algo: str) -> argparse.ArgumentParser:
     g = parser.add_argument_group("search")
     g.add_argument("--config", dest="spec_file", default=None, metavar="FILE", help="a sweep spec (.json or .toml)")
     g.add_argument("--algo", default=None, help="(default: ppo)")
+    g.add_argument("--preset", default=None, metavar="NAME",
+                   help=f"start from named settings; the config, grid and random axes override them "
+                        f"({presets.describe()})")
     g.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2", help="grid values (repeatable)")
     g.add_argument("--random", action="append", default=[], metavar="NAME=DIST:A:B",
                    help="log_uniform:LOW:HIGH, uniform:LOW:HIGH or choice:V1:V2 (repeatable)")
@@ -99,6 +104,10 @@ def build_spec(args: argparse.Namespace):
     payload = {}
     if args.spec_file:
         payload = dataclasses.asdict(sweep.load_spec(args.spec_file))
+    if applied := payload.get("preset"):  # the file's preset, undone: re-applied below under the flags
+        payload["config"] = {k: v for k, v in payload["config"].items() if k not in applied["config"]}
+        payload["hparams"] = {k: v for k, v in payload["hparams"].items() if k not in applied["hparams"]}
+        payload["preset"] = applied["name"]
     if args.algo:
         payload["algo"] = args.algo
     config_cls = builder.builders(payload.get("algo", "ppo"))[0]
@@ -112,7 +121,8 @@ def build_spec(args: argparse.Namespace):
             raise ConfigError(f"--num-seeds must be a positive integer, got {args.num_seeds}")
         count = args.num_seeds or len(payload.get("seeds", (0,)))
         payload["seeds"] = list(range(args.seed or 0, (args.seed or 0) + count))
-    for flag, key in (("num_samples", "num_samples"), ("search_seed", "search_seed"), ("reward_spec", "reward"), ("reward_candidates", "reward_candidates"), ("fitness", "fitness"),
+    for flag, key in (("preset", "preset"), ("num_samples", "num_samples"), ("search_seed", "search_seed"),
+                      ("reward_spec", "reward"), ("reward_candidates", "reward_candidates"), ("fitness", "fitness"),
                       ("max_batch", "max_batch"), ("rank_by", "rank_by")):
         if getattr(args, flag) is not None:
             payload[key] = getattr(args, flag)

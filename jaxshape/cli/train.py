@@ -2,6 +2,8 @@
 
 Every field of the algorithm's static config, every scalar hyperparameter and every job
 option is a flag of its own (`--num-minibatches`, `--learning-rate`, `--eval-every`, ...).
+`--preset NAME` starts from named settings (jaxshape/run/presets.py) that the flags
+override; config.json records the preset and what it set.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from jaxshape.errors import ConfigError
 
 
 def parser(algo: str) -> argparse.ArgumentParser:
-    from jaxshape.run import builder
+    from jaxshape.run import builder, presets
     from jaxshape.run.job import JobOptions
 
     config_cls, hparams_cls, _, _ = builder.builders(algo)
@@ -26,6 +28,8 @@ def parser(algo: str) -> argparse.ArgumentParser:
     run.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one vmapped call (default: 1)")
     run.add_argument("--out", default=None, help="run folder (default: runs/<env>-<algo>-<time>)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue RUN_DIR from its last checkpoint")
+    run.add_argument("--preset", default=None, metavar="NAME",
+                     help=f"start from named settings; flags override them ({presets.describe()})")
     run.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC",
                      help='reward transforms, e.g. "count(beta=0.05)+rnd(coef=0.5)" (see README)')
     add_compile_cache_flag(run)
@@ -37,7 +41,7 @@ def parser(algo: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from jaxshape.run import builder, job
+    from jaxshape.run import builder, job, presets
 
     pre = Parser(prog="jaxshape train", add_help=False)
     pre.add_argument("--algo", default="ppo")
@@ -49,11 +53,15 @@ def main(argv: Sequence[str]) -> int:
     args = parser(known.algo).parse_args(argv)
     config_cls, hparams_cls, _, _ = builder.builders(args.algo)
     options = job.JobOptions(**given(args, job.JobOptions))
-    learner, hparams = builder.build(args.algo, config_cls(**given(args, config_cls)), args.reward_spec,
-                                     **given(args, hparams_cls))  # validates config and env before compiling
+    config, hparam_flags, extra = given(args, config_cls), given(args, hparams_cls), None
+    if args.preset is not None:
+        applied = presets.apply(args.preset, args.algo, config, hparam_flags)
+        config, hparam_flags, extra = applied.config, applied.hparams, {"preset": applied.record}
+    learner, hparams = builder.build(args.algo, config_cls(**config), args.reward_spec,
+                                     **hparam_flags)  # validates config and env before compiling
     configure_compile_cache(args)
     summary = job.train(args.algo, learner, hparams, seed=args.seed, num_seeds=args.num_seeds, out_dir=args.out,
-                        reward=args.reward_spec, options=options)
+                        reward=args.reward_spec, options=options, extra_config=extra)
     print_summary(summary)
     return 0
 
@@ -73,6 +81,9 @@ def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> li
         out.append(f"algo ({saved['algo']} -> {args.algo})")
     if args.reward_spec and args.reward_spec != saved.get("reward", ""):
         out.append(f"reward ({saved.get('reward')!r} -> {args.reward_spec!r})")
+    saved_preset = (saved.get("preset") or {}).get("name")
+    if args.preset is not None and args.preset != saved_preset:
+        out.append(f"preset ({saved_preset!r} -> {args.preset!r})")
     return out
 
 

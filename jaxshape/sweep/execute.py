@@ -47,7 +47,7 @@ def _options(spec: SweepSpec) -> job.JobOptions:
 
 def _build(spec: SweepSpec) -> tuple[Any, Any]:
     """(learner, default hparams); validates the config before anything compiles."""
-    return builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates)
+    return builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates, **spec.hparams)
 
 
 def _with_candidates(spec: SweepSpec, base: Any) -> SweepSpec:
@@ -82,7 +82,8 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
             summary = job.train(spec.algo, driver.learner, base, seeds=seeds, member_hparams=stacked, out_dir=out,
                                 reward=spec.reward, options=options, driver=driver,
                                 extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"]},
-                                              "reward_candidates": spec.reward_candidates})
+                                              "reward_candidates": spec.reward_candidates,
+                                              **({"preset": spec.preset} if spec.preset else {})})
         totals["compile_seconds"] += summary["compile_seconds"]
         totals["run_seconds"] += summary["run_seconds"]
         totals["member_steps"] += (summary["steps_per_second"] or 0.0) * summary["run_seconds"]

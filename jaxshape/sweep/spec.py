@@ -30,10 +30,14 @@ class SweepSpec:
     """What to sweep. `config` holds static settings (changing them recompiles), `grid`
     maps hyperparameter paths to value lists, `random` maps paths to
     `{"uniform"|"log_uniform": [low, high]}` or `{"choice": [...]}` drawn `num_samples`
-    times (per grid point). Each configuration trains once per seed."""
+    times (per grid point). Each configuration trains once per seed. `hparams` are the
+    traced hyperparameters every configuration starts from (the search overrides them);
+    `preset` records what a named preset (jaxshape/run/presets.py) set."""
 
     algo: str = "ppo"
     config: dict = dataclasses.field(default_factory=dict)
+    hparams: dict = dataclasses.field(default_factory=dict)
+    preset: dict = dataclasses.field(default_factory=dict)
     reward: str = ""
     reward_candidates: str = ""  # a .py file defining CANDIDATES: swept as the hparam reward.index
     fitness: str = "return"  # what ranks reward candidates: return, eval_return or success
@@ -48,8 +52,10 @@ class SweepSpec:
 
 
 def spec_from_dict(payload: dict) -> SweepSpec:
-    """A SweepSpec from the JSON/TOML form: `{"algo", "env", "config", "reward", "grid",
-    "random": {..., "num_samples": N}, "seeds": S | [..], "seed", "max_batch", ...}`."""
+    """A SweepSpec from the JSON/TOML form: `{"algo", "env", "preset", "config", "hparams",
+    "reward", "grid", "random": {..., "num_samples": N}, "seeds": S | [..], "seed",
+    "max_batch", ...}`. A preset given by name is applied under `config`, `hparams` and
+    the search's axes; one given as a record (a sweep.json's) is already applied."""
     payload = dict(payload)
     known = {f.name for f in dataclasses.fields(SweepSpec)} | {"env", "seed"}
     if unknown := sorted(set(payload) - known):
@@ -59,6 +65,16 @@ def spec_from_dict(payload: dict) -> SweepSpec:
         config["env"] = payload.pop("env")
     random = dict(payload.pop("random", {}) or {})
     num_samples = int(random.pop("num_samples", payload.pop("num_samples", 0)) or 0)
+    hparams = dict(payload.pop("hparams", {}) or {})
+    preset = payload.pop("preset", None) or {}
+    if isinstance(preset, str):
+        from jaxshape.run import presets
+
+        applied = presets.apply(preset, payload.get("algo", "ppo"), config, hparams,
+                                searched=[*(payload.get("grid") or {}), *random])
+        config, hparams, preset = applied.config, applied.hparams, applied.record
+    if hparams:
+        _check_hparams(payload.get("algo", "ppo"), hparams)
     seeds = payload.pop("seeds", 1)
     base = int(payload.pop("seed", 0))
     if isinstance(seeds, int) and not isinstance(seeds, bool):
@@ -69,7 +85,17 @@ def spec_from_dict(payload: dict) -> SweepSpec:
         seeds = tuple(seeds)
     else:
         raise ConfigError(f"seeds must be a positive count or a non-empty list of integers, got {seeds!r}")
-    return SweepSpec(config=config, random=random, num_samples=num_samples, seeds=seeds, **payload)
+    return SweepSpec(config=config, hparams=hparams, preset=preset, random=random, num_samples=num_samples,
+                     seeds=seeds, **payload)
+
+
+def _check_hparams(algo: str, hparams: dict) -> None:
+    from jaxshape.run import builder
+
+    names = {f.name for f in dataclasses.fields(builder.builders(algo)[1])}
+    if unknown := sorted(set(hparams) - names):
+        raise ConfigError(f"unknown {algo} hyperparameter(s) {', '.join(unknown)} in \"hparams\": choose from "
+                          f"{', '.join(sorted(names))}")
 
 
 def load_spec(path: str | pathlib.Path) -> SweepSpec:
