@@ -6,6 +6,7 @@
     checkpoints.py    orbax checkpoints of the whole training state
     logs.py           config.json, metrics.jsonl, TensorBoard events, summary.json
     builder.py        learners by name, from (algorithm, config, reward spec)
+    presets.py        named settings (`--preset minatar`) that explicit values override
     policy.py         greedy policies out of run folders
     plotting.py       learning curves
     compile_cache.py  JAX's persistent compilation cache, on by default for the CLI
