@@ -85,3 +85,26 @@ def compare(agent_counts: list[int], ours: Callable[[int], list[str]],
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
+
+
+def iqm(values) -> float:
+    """Interquartile mean: the mean of the middle 50% of the values (25% cut each side)."""
+    import numpy as np
+
+    x = np.sort(np.asarray(values, np.float64))
+    cut = int(np.floor(0.25 * len(x)))
+    return float(x[cut:len(x) - cut].mean())
+
+
+def iqm_interval(values, confidence: float = 0.95, resamples: int = 10_000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(IQM, low, high): the IQM over seeds and a percentile-bootstrap interval, from
+    `resamples` draws of the seeds with replacement."""
+    import numpy as np
+
+    x = np.asarray(values, np.float64)
+    draws = np.sort(x[np.random.default_rng(seed).integers(len(x), size=(resamples, len(x)))], axis=1)
+    cut = int(np.floor(0.25 * len(x)))
+    boot = draws[:, cut:len(x) - cut].mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    return iqm(x), float(np.percentile(boot, tail)), float(np.percentile(boot, 100 - tail))

@@ -10,7 +10,10 @@ Timing protocol (same for PPO and SAC):
     jit).  With --repeats R > 1 the training is run R times and the minimum is
     reported (all values go to stderr).
   * The final return is measured afterwards, outside both timers, with rejax's
-    own evaluator (stochastic policy, ``--eval-episodes`` episodes per agent).
+    own evaluator (stochastic policy, ``--eval-episodes`` episodes per agent);
+    with ``greedy_act`` also with the greedy policy (the same episode count).
+  * Seeds: with ``--key-per-seed`` agent i trains from ``PRNGKey(seed + i)``, as
+    jaxshape's jobs do; otherwise from ``split(PRNGKey(seed), num_agents)[i]``.
 
 rejax's in-training evaluation: ``Algorithm.train`` is a ``lax.scan`` over
 ceil(total_timesteps / eval_freq) chunks, each a ``fori_loop`` of training
@@ -54,13 +57,20 @@ def disable_training_eval(algo, steps_per_chunk_rounding: int):
 
 
 def run_benchmark(*, peer_algo: str, env_name: str, algo, eval_callback, num_agents: int,
-                  seed: int, repeats: int, eval_episodes: int, extra: dict | None = None, ts_stats=None):
-    """Compile + time rejax training for ``num_agents`` seeds, print one JSON line."""
+                  seed: int, repeats: int, eval_episodes: int, extra: dict | None = None, ts_stats=None,
+                  key_per_seed: bool = False, greedy_act=None):
+    """Compile + time rejax training for ``num_agents`` seeds, print one JSON line.
+
+    ``greedy_act(algo, ts)`` returns an ``act(obs, rng)`` of the greedy policy; when
+    given, the greedy return is measured too."""
     if num_agents == 1:
         keys = jax.random.PRNGKey(seed)
         train = jax.jit(lambda k: algo.train(k)[0])
     else:
-        keys = jax.random.split(jax.random.PRNGKey(seed), num_agents)
+        if key_per_seed:
+            keys = jax.vmap(jax.random.PRNGKey)(jax.numpy.arange(seed, seed + num_agents))
+        else:
+            keys = jax.random.split(jax.random.PRNGKey(seed), num_agents)
         train = jax.jit(jax.vmap(lambda k: algo.train(k)[0]))
 
     t0 = time.perf_counter()
@@ -85,12 +95,21 @@ def run_benchmark(*, peer_algo: str, env_name: str, algo, eval_callback, num_age
         lengths, returns = eval_callback_with_episodes(algo, eval_callback, t, k, eval_episodes)
         return returns.mean()
 
-    ekey = jax.random.PRNGKey(seed + 10_000)
-    if num_agents == 1:
-        per_agent = np.atleast_1d(np.asarray(jax.jit(eval_one)(ts, ekey)))
-    else:
-        ekeys = jax.random.split(ekey, num_agents)
-        per_agent = np.asarray(jax.jit(jax.vmap(eval_one))(ts, ekeys))
+    def eval_greedy(t, k):
+        from rejax.evaluate import evaluate
+
+        _, returns = evaluate(greedy_act(algo, t), k, algo.env, algo.env_params, eval_episodes,
+                              algo.env_params.max_steps_in_episode)
+        return returns.mean()
+
+    def per_agent_returns(fn):
+        ekey = jax.random.PRNGKey(seed + 10_000)
+        if num_agents == 1:
+            return np.atleast_1d(np.asarray(jax.jit(fn)(ts, ekey)))
+        return np.asarray(jax.jit(jax.vmap(fn))(ts, jax.random.split(ekey, num_agents)))
+
+    per_agent = per_agent_returns(eval_one)
+    greedy = per_agent_returns(eval_greedy) if greedy_act is not None else None
 
     out = {
         "peer": "rejax",
@@ -103,6 +122,8 @@ def run_benchmark(*, peer_algo: str, env_name: str, algo, eval_callback, num_age
         "steps_per_second": round(steps_per_agent * num_agents / run_seconds, 1),
         "final_return_mean": round(float(per_agent.mean()), 2),
         "final_return_std_over_agents": round(float(per_agent.std()), 2),
+        "final_return_per_agent": [round(float(r), 3) for r in per_agent],
+        **({"final_greedy_return_per_agent": [round(float(r), 3) for r in greedy]} if greedy is not None else {}),
         "eval_episodes_per_agent": eval_episodes,
         "jax_version": jax.__version__,
         "rejax_version": version("rejax"),
@@ -138,6 +159,9 @@ def add_common_args(p, total_steps_default: int):
                    help="time the compiled run this many times, report the minimum")
     p.add_argument("--eval-episodes", type=int, default=128,
                    help="episodes per agent for the (untimed) final evaluation")
+    p.add_argument("--key-per-seed", action="store_true",
+                   help="agent i trains from PRNGKey(seed + i), as jaxshape's jobs do "
+                        "(default: split(PRNGKey(seed), num_agents))")
     return p
 
 

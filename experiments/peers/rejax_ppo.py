@@ -1,7 +1,13 @@
-"""Peer baseline: rejax PPO on gymnax CartPole-v1 (run with the rejax venv).
+"""Peer baseline: rejax PPO on a gymnax env, CartPole-v1 by default (run with the rejax venv).
 
     $PEERS_DIR/rejax/bin/python experiments/peers/rejax_ppo.py --num-agents 1
     $PEERS_DIR/rejax/bin/python experiments/peers/rejax_ppo.py --num-agents 64
+    $PEERS_DIR/rejax/bin/python experiments/peers/rejax_ppo.py --env Breakout-MinAtar --num-agents 4 \
+        --key-per-seed --greedy-eval --num-envs 64 --num-epochs 4 --lr 5e-3 --activation relu
+
+Every PPO setting rejax exposes is a flag; the defaults are jaxshape's PPO defaults
+(algos/ppo.py), which experiments/bench_ppo.py relies on. experiments/learning_parity.py
+passes jaxshape's settings for each env (its `--preset minatar` for MinAtar).
 
 Prints one JSON line on stdout; progress goes to stderr.  See _rejax_common.py
 for how compile/run time are measured and how in-training eval is disabled.
@@ -18,7 +24,12 @@ Differences from a "textbook"/SB3 PPO to keep in mind when comparing:
   * ``max_grad_norm`` is applied as ``optax.clip`` = element-wise clipping of
     gradients to [-0.5, 0.5], not global-norm clipping;
   * advantages are normalised per minibatch, value loss is clipped with clip_eps;
-  * the learning rate is constant (no annealing), as in SB3's default.
+  * the learning rate is constant (no annealing), as in SB3's default;
+  * networks use flax's default (LeCun-normal) initialisation, not orthogonal, and
+    Adam's eps is optax's default 1e-8 (jaxshape: 1e-5);
+  * ``done`` merges termination and truncation: no bootstrap at a time limit.
+With ``--greedy-eval`` the greedy return (argmax of the policy's logits, discrete
+actions only) is measured as well as rejax's own stochastic evaluation.
 """
 
 import argparse
@@ -40,24 +51,34 @@ def main():
     p.add_argument("--lr", type=float, default=2.5e-4)
     p.add_argument("--hidden", type=str, default="64,64")
     p.add_argument("--activation", type=str, default="tanh")
+    p.add_argument("--env", type=str, default="CartPole-v1", help="a gymnax id (default: CartPole-v1)")
+    p.add_argument("--gamma", type=float, default=0.99)
+    p.add_argument("--gae-lambda", type=float, default=0.95)
+    p.add_argument("--clip-eps", type=float, default=0.2)
+    p.add_argument("--ent-coef", type=float, default=0.01)
+    p.add_argument("--vf-coef", type=float, default=0.5)
+    p.add_argument("--max-grad-norm", type=float, default=0.5,
+                   help="rejax clips each gradient element to [-x, x] (optax.clip)")
+    p.add_argument("--greedy-eval", action="store_true",
+                   help="also evaluate the greedy policy (discrete actions)")
     args = p.parse_args()
 
     import rejax
 
     hidden = tuple(int(h) for h in args.hidden.split(","))
     config = dict(
-        env="CartPole-v1",
+        env=args.env,
         num_envs=args.num_envs,
         num_steps=args.num_steps,
         num_epochs=args.num_epochs,
         num_minibatches=args.num_minibatches,
         learning_rate=args.lr,
-        gamma=0.99,
-        gae_lambda=0.95,
-        clip_eps=0.2,
-        ent_coef=0.01,
-        vf_coef=0.5,
-        max_grad_norm=0.5,
+        gamma=args.gamma,
+        gae_lambda=args.gae_lambda,
+        clip_eps=args.clip_eps,
+        ent_coef=args.ent_coef,
+        vf_coef=args.vf_coef,
+        max_grad_norm=args.max_grad_norm,
         total_timesteps=args.total_steps,
         normalize_observations=False,
         normalize_rewards=False,
@@ -65,14 +86,29 @@ def main():
     )
     algo = rejax.PPO.create(**config)
     algo, eval_cb = disable_training_eval(algo, args.num_envs * args.num_steps)
-    log(f"[ppo] rejax PPO CartPole-v1, {args.num_agents} agent(s), "
+    log(f"[ppo] rejax PPO {args.env}, {args.num_agents} agent(s), "
         f"{args.total_steps} steps requested, eval_freq={algo.eval_freq}")
 
     run_benchmark(
-        peer_algo="ppo", env_name="CartPole-v1", algo=algo, eval_callback=eval_cb,
+        peer_algo="ppo", env_name=args.env, algo=algo, eval_callback=eval_cb,
         num_agents=args.num_agents, seed=args.seed, repeats=args.repeats,
-        eval_episodes=args.eval_episodes,
+        eval_episodes=args.eval_episodes, key_per_seed=args.key_per_seed,
+        greedy_act=greedy_act if args.greedy_eval else None,
+        extra={"settings": {k: v for k, v in config.items() if k != "agent_kwargs"}
+               | {"hidden_layer_sizes": list(hidden), "activation": args.activation}},
     )
+
+
+def greedy_act(algo, ts):
+    """act(obs, rng) -> the most likely action of rejax's DiscretePolicy."""
+    import jax.numpy as jnp
+
+    def act(obs, rng):
+        logits = algo.actor.apply(ts.actor_ts.params, jnp.expand_dims(obs, 0),
+                                  method=lambda module, x: module._action_dist(x).logits)
+        return jnp.squeeze(jnp.argmax(logits, axis=-1))
+
+    return act
 
 
 if __name__ == "__main__":
