@@ -44,7 +44,7 @@ for bench in "${@:-ppo sweep brax-sac}"; do
       parity-ant-jaxshape) parity_brax ant jaxshape ;;
       parity-humanoid-brax) parity_brax humanoid brax ;;
       parity-humanoid-jaxshape) parity_brax humanoid jaxshape ;;
-      parity-craftax) python3 experiments/craftax_parity.py --chunks 2 --out "$OUT_DIR/craftax_parity.json" ;;
+      parity-craftax) python3 experiments/craftax_parity.py --chunks 2 --part-seconds 420 --out "$OUT_DIR/craftax_parity.json" ;;
       parity-report) python3 experiments/brax_ppo_parity.py --report --out "$OUT_DIR/brax_ppo_parity.json" ;;
       parity)
         for step in ant-brax ant-jaxshape humanoid-brax humanoid-jaxshape; do
