@@ -168,9 +168,9 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "clip": ("clip", "CartPole-v1"),
     "scale": ("scale", "CartPole-v1"),
     "symlog": ("symlog", "CartPole-v1"),
-    # needs an env that reports info["reward_terms"] (FishSwim's reward is 7/8 in_target + 1/8 upright);
-    # without the playground extra, the same plumbing with no terms split out
-    "env_terms": (("env_terms", "playground/FishSwim") if importlib.util.find_spec("mujoco_playground")
+    # needs an env that reports info["reward_terms"] (Craftax-Classic: one term per achievement and health);
+    # without the craftax extra, the same plumbing with no terms split out
+    "env_terms": (("env_terms", "Craftax-Classic-Symbolic-v1") if importlib.util.find_spec("craftax")
                   else ("env_terms(names=())", "CartPole-v1")),
 }
 
