@@ -1,9 +1,10 @@
 """Deterministic evaluation: run N fresh episodes of a policy, one per env, to the end.
 
 Each of `num_episodes` envs plays exactly one episode (its first); steps after an env's
-episode ended are masked out. Episodes still running after `max_steps` are counted as
-they stand (they cannot be longer than the env's time limit, which `max_steps` should
-cover). A transform that exposes features to the policy (`observe`) is run alongside
+episode ended are masked out, and the loop stops once every episode has ended (a
+`lax.while_loop`, so a 10,000-step limit costs only the steps the longest episode takes).
+Episodes still running after `max_steps` are counted as they stand (they cannot be
+longer than the env's time limit, which `max_steps` should cover). A transform that exposes features to the policy (`observe`) is run alongside
 on its own fresh state, so the policy sees what it saw in training.
 """
 
@@ -19,9 +20,9 @@ from jaxshape.rewards import RewardTransform
 
 
 def episode_limit(env: Any, env_params: Any, default: int = 1000) -> int:
-    """The env's time limit, read from its params (gymnax) or itself (brax)."""
+    """The env's time limit, read from its params (gymnax, craftax) or itself (brax)."""
     for source in (env_params, env):
-        for name in ("max_steps_in_episode", "episode_length"):
+        for name in ("max_steps_in_episode", "episode_length", "max_timesteps"):
             value = getattr(source, name, None)
             if isinstance(value, int) and value > 0:
                 return value
@@ -60,9 +61,9 @@ def evaluate(
         transform_state = transform.init(transform_key, example_transition(env, env_params, obs, env_state, actions,
                                                                            gamma))
 
-    def step(carry, key):
-        env_state, obs, memory, transform_state, ret, length, running = carry
-        act_key, env_key = jax.random.split(key)
+    def step(carry):
+        t, env_state, obs, memory, transform_state, ret, length, running = carry
+        act_key, env_key = jax.random.split(jax.random.fold_in(run_key, t))
         features = transform.observe(transform_state) if observing else None
         if initial_memory is None:
             action = act(obs, features, act_key)
@@ -78,9 +79,13 @@ def evaluate(
         ret = ret + jnp.where(running, reward, 0.0)
         length = length + running
         running = jnp.logical_and(running, jnp.logical_not(done))
-        return (env_state, next_obs, memory, transform_state, ret, length, running), None
+        return t + 1, env_state, next_obs, memory, transform_state, ret, length, running
 
-    carry = (env_state, obs, initial_memory, transform_state, zeros, zeros, jnp.ones((num_episodes,), bool))
-    carry, _ = jax.lax.scan(step, carry, jax.random.split(run_key, max_steps))
-    *_, ret, length, _ = carry
+    def playing(carry):
+        t, *_, running = carry
+        return jnp.logical_and(t < max_steps, running.any())
+
+    carry = (jnp.int32(0), env_state, obs, initial_memory, transform_state, zeros, zeros,
+             jnp.ones((num_episodes,), bool))
+    *_, ret, length, _ = jax.lax.while_loop(playing, step, carry)
     return {"eval_return": ret.mean(), "eval_length": length.mean()}
