@@ -8,7 +8,9 @@ steps, 8 epochs x 8 minibatches, 64x64 tanh, 500k steps, one agent), in one run.
 Each measurement runs in its own process, interleaved, and the best of each kind is
 kept. `jaxshape train` runs with the compilation cache off (`--no-compile-cache`), so
 its compile time is a cold compile like the bare function's; its steps/s and compile
-seconds are those it prints in summary.json (run time excludes compiling).
+seconds are those it prints in summary.json (run time excludes compiling; the job's
+evaluation program compiles on a background thread during the run, so compile + run,
+the wall time a user waits, is printed too).
 """
 
 from __future__ import annotations
@@ -79,12 +81,15 @@ def main() -> None:
     ratio = best["product"]["steps_per_second"] / best["bare"]["steps_per_second"]
     compile_ratio = best["product"]["compile_seconds"] / best["bare"]["compile_seconds"]
     print(f"machine: {machine()}")
-    print("| | steps/s (run) | compile s |\n|---|---:|---:|")
-    for row in best.values():
-        print(f"| {row['kind']} | {row['steps_per_second']:,.0f} | {row['compile_seconds']:.1f} |")
-    print(f"jaxshape train / bare: {ratio:.3f}x steps/s, {compile_ratio:.2f}x compile seconds")
+    total = {kind: row["compile_seconds"] + row["run_seconds"] for kind, row in best.items()}
+    total_ratio = total["product"] / total["bare"]
+    print("| | steps/s (run) | compile s | compile + run s |\n|---|---:|---:|---:|")
+    for kind, row in best.items():
+        print(f"| {row['kind']} | {row['steps_per_second']:,.0f} | {row['compile_seconds']:.1f} | {total[kind]:.1f} |")
+    print(f"jaxshape train / bare: {ratio:.3f}x steps/s, {compile_ratio:.2f}x compile seconds, "
+          f"{total_ratio:.2f}x compile + run seconds")
     write_results(args.out, [*best.values(), {"steps_per_second_ratio": ratio, "compile_ratio": compile_ratio,
-                                              "machine": machine()}])
+                                              "total_seconds_ratio": total_ratio, "machine": machine()}])
 
 
 if __name__ == "__main__":

@@ -41,3 +41,24 @@ def test_driver_agrees_with_the_fused_train_function():
     np.testing.assert_allclose(driven_metrics["loss_total"], fused_metrics["loss_total"], rtol=1e-4, atol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                  driven_state.params, fused_state.params)
+
+
+def test_evaluation_compiled_in_the_background_equals_the_one_compiled_before_the_run():
+    """The accelerator path (the evaluation compiles on a thread while chunks run) forced
+    on CPU: the same evaluations as compiling it first, for one member and for two."""
+    ppo = make_ppo(PPO_SMALL)
+    for keys, hparams in ((KEYS, HPARAMS), (KEYS[:1], pytree.index(HPARAMS, slice(0, 1)))):
+        results = []
+        for background in (False, True):
+            driver = Driver(ppo, num_updates=6, chunk_size=3, eval_episodes=3, background_compile=background)
+            driver.compile(keys, hparams)
+            assert (driver._compiled_evaluation is not None) == background
+            state = driver.placeholder_state(keys, hparams)
+            evaluations = []
+            for first in driver.chunk_starts():
+                state, _, _, evaluation = driver.chunk(state, hparams, keys, first, evaluate=True)
+                evaluations.append(jax.device_get(evaluation))
+            results.append(evaluations)
+        for quiet, threaded in zip(*results):
+            assert quiet["eval_return"].shape == (keys.shape[0],)
+            jax.tree.map(np.testing.assert_array_equal, threaded, quiet)

@@ -1,21 +1,23 @@
 """The run driver: a learner's update, compiled once, scanned in chunks, with Python between.
 
 `Driver` vmaps a learner over a leading member axis (seeds x hyperparameters) and
-compiles ONE program ahead of time:
+compiles one training program ahead of time, and the evaluation apart:
 
-    chunk(state, hparams, keys, first_update, evaluate)
-        -> (state, metrics [members, K], params_finite [members], evaluation [members])
+    chunk(state, hparams, keys, first_update) -> (state, metrics [members, K], params_finite [members])
+    evaluate(state, hparams, updates_done)    -> evaluation [members]
 
 The chunk that starts at update 0 initialises the members from `keys` (a `lax.cond` on
 the unbatched update index; later chunks continue from `state`, and the first gets a
 placeholder of the state's shape), then scans K updates; an update past the end of the
 run is skipped by the same kind of `cond`, so K need not divide the number of updates
 and nothing recompiles. After the updates it reports whether each member's parameters
-are finite (the NaN guard) and, when `evaluate` is set, runs the greedy evaluation
-(`learner.evaluate`, key `fold_in(PRNGKey(EVAL_SEED), updates done)`). One program
-instead of three (init, chunk, evaluate) compiles about as fast as the bare
-`jit(learner.train)`. On CPU, runs with different K are bitwise equal
-(tests/test_driver.py).
+are finite (the NaN guard). The chunk compiles about as fast as the bare
+`jit(learner.train)`. The greedy evaluation (`learner.evaluate`, key
+`fold_in(PRNGKey(EVAL_SEED), updates done)`) is a program of its own, dispatched after
+the chunks it follows, and compiles on a background thread while the first chunks run:
+on an accelerator the host's cores are idle then; on a 2-core CPU the overlap slows the
+first chunks a little but a run still ends sooner than with the evaluation compiled
+first (experiments/bench_driver.py). On CPU, runs with different K are bitwise equal (tests/test_driver.py).
 
 The chunk does not donate its input state: the job dispatches chunk i+1 while the host
 still reads chunk i's state (checkpoint, logs), which keeps the device busy.
@@ -41,6 +43,7 @@ equal batches) keeps the Driver.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import jax
@@ -104,14 +107,17 @@ class Driver:
       mesh: split the members over a "members" mesh (`members_mesh`), or each member's envs
         over an "envs" mesh (`envs_mesh`); None: the default device.
       eval_episodes: episodes per member of the greedy evaluation (0: never evaluate).
+      background_compile: compile the evaluation on a background thread while chunks run
+        (False: before the run, inside `compile`).
     """
 
     def __init__(self, learner: Learner, num_updates: int, chunk_size: int, mesh: Mesh | None = None,
-                 eval_episodes: int = 0):
+                 eval_episodes: int = 0, background_compile: bool = True):
         self.learner = learner
         self.num_updates = num_updates
         self.chunk_size = max(1, min(chunk_size, num_updates))
         self.eval_episodes = eval_episodes
+        self.background_compile = background_compile
         self.compile_seconds = 0.0
         self.mesh = mesh
         self.split_envs = mesh is not None and ENVS in mesh.axis_names
@@ -124,9 +130,10 @@ class Driver:
         pin = self._pin_envs
         self._signature: tuple | None = None  # the member shapes compiled for
         self._state_shape: Any = None
+        self._compiled_evaluation: Future | None = None  # compiling on a background thread
         chunk_size = self.chunk_size
 
-        def chunk(state, hparams, key, first_update, evaluate):
+        def chunk(state, hparams, key, first_update):
             state = jax.lax.cond(first_update == 0, lambda: learner.init(key, hparams), lambda: state)
             metrics_shape = jax.eval_shape(learner.update, state, hparams)[1]
 
@@ -138,30 +145,40 @@ class Driver:
                 return jax.lax.cond(first_update + i < num_updates, lambda c: learner.update(c, hparams), skip, carry)
 
             state, metrics = jax.lax.scan(body, state, jnp.arange(chunk_size, dtype=jnp.int32))
-            done = jnp.minimum(first_update + chunk_size, num_updates)
-            eval_key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
-            greedy = lambda s: learner.evaluate(s, hparams, eval_key, max(1, eval_episodes))  # noqa: E731
-            nothing = lambda s: jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype),  # noqa: E731
-                                             jax.eval_shape(greedy, s))
-            evaluation = jax.lax.cond(evaluate, greedy, nothing, state) if eval_episodes else {}
-            return state, metrics, params_finite(state.params), evaluation
+            return state, metrics, params_finite(state.params)
 
-        def members_chunk(state, hparams, keys, first_update, evaluate):
-            if keys.shape[0] == 1:  # one member: the unbatched program (a vmap over one member ran ~5% slower)
-                squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
-                out = chunk(squeeze(state), squeeze(hparams), keys[0], first_update, evaluate)
-                state, *rest = jax.tree.map(lambda x: x[None], out)
-            else:  # the update index and the evaluate flag are shared by all members: real conds
-                state, *rest = jax.vmap(chunk, in_axes=(0, 0, 0, None, None))(state, hparams, keys, first_update,
-                                                                              evaluate)
-            return (pin(state, leading=1), *rest)
+        def evaluate(state, hparams, done):
+            eval_key = jax.random.fold_in(jax.random.PRNGKey(EVAL_SEED), done)
+            return learner.evaluate(state, hparams, eval_key, max(1, eval_episodes))
+
+        def over_members(fn):
+            """`fn(state, hparams, *per_member)` for every member; one member runs the
+            unbatched program (a vmap over one member ran ~5% slower)."""
+
+            def members_fn(state, hparams, *per_member):
+                if jax.tree.leaves(state)[0].shape[0] == 1:
+                    squeeze = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+                    out = fn(squeeze(state), squeeze(hparams), *map(squeeze, per_member))
+                    return jax.tree.map(lambda x: x[None], out)
+                return jax.vmap(fn)(state, hparams, *per_member)
+
+            return members_fn
+
+        def members_chunk(state, hparams, keys, first_update):
+            # the update index is shared by all members: its conds stay real conds under vmap
+            state, metrics, finite = over_members(lambda s, h, k: chunk(s, h, k, first_update))(state, hparams, keys)
+            return pin(state, leading=1), metrics, finite
+
+        def members_evaluate(state, hparams, done):
+            return over_members(lambda s, h: evaluate(s, h, done))(state, hparams)
 
         if self.sharding is None:
             self._chunk = jax.jit(members_chunk)
+            self._evaluate = jax.jit(members_evaluate)
         else:  # every member-axis input and output shares one sharding; the scalars are replicated
             shard, replicated = self.sharding, NamedSharding(mesh, PartitionSpec())
-            self._chunk = jax.jit(members_chunk, in_shardings=(shard, shard, shard, replicated, replicated),
-                                  out_shardings=shard)
+            self._chunk = jax.jit(members_chunk, in_shardings=(shard, shard, shard, replicated), out_shardings=shard)
+            self._evaluate = jax.jit(members_evaluate, in_shardings=(shard, shard, replicated), out_shardings=shard)
 
     # ----------------------------------------------------------------- placing
     def _pin_envs(self, state: Any, leading: int = 0) -> Any:
@@ -205,15 +222,17 @@ class Driver:
 
     # --------------------------------------------------------------- compiling
     def _lower(self, state_shape: Any, keys: jax.Array, hparams: Any) -> Any:
-        return self._chunk.lower(state_shape, hparams, keys, np.int32(0), np.bool_(False))
+        return self._chunk.lower(state_shape, hparams, keys, np.int32(0))
 
     def lower_chunk(self, keys: jax.Array, hparams: Any) -> Any:
         """The chunk lowered for these members (for memory analysis or compiling)."""
         return self._lower(self.state_shape(keys, hparams), keys, hparams)
 
     def compile(self, keys: jax.Array, hparams: Any) -> float:
-        """Compile the chunk ahead of time; a second call with the same member shapes
-        compiles nothing. Returns (and records) the seconds."""
+        """Compile the chunk and the evaluation ahead of time (the evaluation on a
+        background thread with `background_compile`: it is first needed after a chunk has
+        run); a second call with the same member shapes compiles nothing. Returns (and
+        records) the seconds this call took."""
         keys, hparams = self.place(keys), self.place(hparams)
         signature = (jax.tree.structure((keys, hparams)), tuple(jax.typeof(x) for x in jax.tree.leaves((keys, hparams))))
         if signature == self._signature:
@@ -222,8 +241,23 @@ class Driver:
         self._state_shape = self.state_shape(keys, hparams)
         self._chunk = self._lower(self._state_shape, keys, hparams).compile()
         self._signature = signature
+        if self.eval_episodes:  # traced and lowered here; only XLA's compile may run on a thread
+            lowered = self._evaluate.lower(self._state_shape, hparams, np.int32(0))
+            if self.background_compile:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-evaluation")
+                self._compiled_evaluation = pool.submit(lowered.compile)
+                pool.shutdown(wait=False)
+            else:
+                self._evaluate = lowered.compile()
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
+
+    def _evaluation(self) -> Callable:
+        """The evaluation program (waiting for its background compile if that still runs)."""
+        if self._compiled_evaluation is not None:
+            self._evaluate = self._compiled_evaluation.result()
+            self._compiled_evaluation = None
+        return self._evaluate
 
     # ----------------------------------------------------------------- running
     def chunk(self, state: Any, hparams: Any, keys: jax.Array, first_update: int,
@@ -231,9 +265,11 @@ class Driver:
         """Dispatch one chunk from update `first_update` (returns at once: JAX dispatches
         asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics cover
         the updates that ran: [members, min(K, left)]."""
-        state, metrics, finite, evaluation = self._chunk(state, hparams, keys, np.int32(first_update),
-                                                         np.bool_(evaluate and self.eval_episodes > 0))
+        state, metrics, finite = self._chunk(state, hparams, keys, np.int32(first_update))
         ran = min(self.chunk_size, self.num_updates - first_update)
+        evaluation = {}
+        if evaluate and self.eval_episodes:
+            evaluation = self._evaluation()(state, hparams, np.int32(first_update + ran))
         if ran < self.chunk_size:
             metrics = jax.tree.map(lambda m: m[:, :ran], metrics)
         return state, metrics, finite, evaluation
