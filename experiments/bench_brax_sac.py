@@ -76,27 +76,14 @@ def measure_jaxshape(s: dict) -> dict:
             "final_return": float(metrics["episode_return"]), "return_kind": "training episodes, last epoch"}
 
 
-def _replicate_for_old_brax() -> None:
-    """brax 0.14.2's trainers call `jax.device_put_replicated`, which jax >= 0.10 no
-    longer has; on one device it is a stack of one copy put on that device."""
-    import jax
-    import jax.numpy as jnp
-
-    def device_put_replicated(x, devices):
-        if len(devices) != 1:
-            raise NotImplementedError("this shim replicates over one device (max_devices_per_host=1)")
-        return jax.device_put(jax.tree.map(lambda a: jnp.asarray(a)[None], x), devices[0])
-
-    if not hasattr(jax, "device_put_replicated"):  # the deprecation shim raises AttributeError
-        jax.device_put_replicated = device_put_replicated
-
-
 def measure_brax(s: dict) -> dict:
     from brax import envs
     from brax.training.agents.sac import networks as sac_networks
     from brax.training.agents.sac import train as brax_sac
 
-    _replicate_for_old_brax()
+    from brax_common import replicate_for_old_brax
+
+    replicate_for_old_brax()
     records = []
     start = time.perf_counter()
     brax_sac.train(

@@ -12,8 +12,7 @@ from typing import Any, Iterable, Sequence
 
 def replicate_for_old_brax() -> None:
     """brax 0.14.2's trainers call `jax.device_put_replicated`, which jax >= 0.10 no
-    longer has; on one device it is a stack of one copy put on that device (the same
-    shim as experiments/bench_brax_sac.py's `_replicate_for_old_brax`)."""
+    longer has; on one device it is a stack of one copy put on that device."""
     import jax
     import jax.numpy as jnp
 
@@ -35,33 +34,17 @@ def device_kind() -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(kind).lower()).strip("-") or "unknown"
 
 
-def iqm(values: Sequence[float]) -> float:
-    """Interquartile mean: the mean of the middle half (a quarter cut from each end,
-    rounded down, so 1-3 values keep them all)."""
-    import numpy as np
+def iqm_interval(values: Sequence[float | None], confidence: float = 0.95) -> dict[str, Any]:
+    """{"iqm", "low", "high", "n"} over the seeds that reported a value
+    (`bench_common.iqm_interval`; low = high = IQM for one seed)."""
+    from bench_common import iqm_interval as interval
 
-    x = np.sort(np.asarray(values, np.float64))
-    cut = len(x) // 4
-    return float(x[cut:len(x) - cut].mean())
-
-
-def iqm_interval(values: Sequence[float], confidence: float = 0.95, resamples: int = 10_000,
-                 seed: int = 0) -> dict[str, Any]:
-    """{"iqm", "low", "high", "n"}: the IQM over seeds and a percentile-bootstrap interval
-    from `resamples` draws of the seeds with replacement (low = high = IQM for one seed)."""
-    import numpy as np
-
-    x = np.asarray([v for v in values if v is not None], np.float64)
-    if len(x) == 0:
-        return {"iqm": None, "low": None, "high": None, "n": 0}
-    if len(x) == 1:
-        return {"iqm": float(x[0]), "low": float(x[0]), "high": float(x[0]), "n": 1}
-    draws = np.sort(x[np.random.default_rng(seed).integers(len(x), size=(resamples, len(x)))], axis=1)
-    cut = len(x) // 4
-    boot = draws[:, cut:len(x) - cut].mean(axis=1)
-    tail = 100 * (1 - confidence) / 2
-    return {"iqm": iqm(x), "low": float(np.percentile(boot, tail)), "high": float(np.percentile(boot, 100 - tail)),
-            "n": int(len(x))}
+    x = [float(v) for v in values if v is not None]
+    if len(x) <= 1:
+        only = x[0] if x else None
+        return {"iqm": only, "low": only, "high": only, "n": len(x)}
+    middle, low, high = interval(x, confidence)
+    return {"iqm": middle, "low": low, "high": high, "n": len(x)}
 
 
 def merge_rows(path: Path, rows: Iterable[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
