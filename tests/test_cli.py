@@ -42,6 +42,16 @@ def test_train_writes_config_metrics_and_summary(run_dir):
     assert summary["steps_per_second"] > 0 and summary["compile_seconds"] > 0
 
 
+def test_eval_episodes_0_trains_without_evaluating(tmp_path):
+    from jaxshape import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--eval-episodes", "0", "--no-plot", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 10 and not any("eval_return" in r for r in records)
+    assert json.loads((out / "summary.json").read_text())["final_eval_return"] is None
+
+
 @pytest.mark.parametrize(
     "args, fix",
     [

@@ -57,7 +57,9 @@ class JobOptions:
                                         "(default: a tenth of the run)", "type": int})
     eval_every: int = dataclasses.field(
         default=5, metadata={"help": "evaluate every N chunks and at the end; 0: only at the end", "min": 0})
-    eval_episodes: int = dataclasses.field(default=10, metadata={"help": "greedy episodes per member"})
+    eval_episodes: int = dataclasses.field(
+        default=10, metadata={"help": "greedy episodes per member; 0: never evaluate (nothing compiled for it)",
+                              "min": 0})
     keep_checkpoints: int = dataclasses.field(default=3, metadata={"help": "checkpoints kept on disk"})
     checkpoint_seconds: float = dataclasses.field(
         default=30.0, metadata={"help": "checkpoint after a chunk once this many seconds passed since the last "

@@ -100,6 +100,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_KEYS)}, got {spec.rank_by!r}")
     if spec.fitness not in FITNESS:
         raise ConfigError(f"fitness must be one of {', '.join(FITNESS)}, got {spec.fitness!r}")
+    if _options(spec).eval_episodes == 0 and "eval" in spec.fitness + spec.rank_by:
+        raise ConfigError("--eval-episodes 0 evaluates nothing, so there is no eval return to rank by: "
+                          "give --eval-episodes N or rank by the training return")
     configs = configurations(spec, base, builder.builders(spec.algo)[0])
     sweep_dir = pathlib.Path(out_dir)
     if (sweep_dir / "sweep.json").exists():
