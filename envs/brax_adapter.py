@@ -16,6 +16,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from jaxshape.envs.vector import auto_reset
+
 
 @struct.dataclass
 class BraxParams:
@@ -55,10 +57,7 @@ class BraxEnv:
         truncated = stepped.info["truncation"] > 0.5
         done = stepped.done > 0.5
         terminated = jnp.logical_and(done, jnp.logical_not(truncated))
-        reset_obs, reset_state = self.reset(key, params)
-        pick = lambda fresh, old: jnp.where(done, fresh, old)  # noqa: E731
-        next_state = jax.tree.map(pick, reset_state, BraxEnvState(stepped))
-        obs = pick(reset_obs, stepped.obs)
+        obs, next_state = auto_reset(done, self.reset(key, params), (stepped.obs, BraxEnvState(stepped)))
         info = {"final_observation": stepped.obs, "terminated": terminated, "truncated": truncated}
         return obs, next_state, stepped.reward, terminated, truncated, info
 

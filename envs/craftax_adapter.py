@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
+from jaxshape.envs.vector import auto_reset
 from jaxshape.errors import ConfigError
 
 NAMES = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1", "Craftax-Classic-Pixels-v1", "Craftax-Pixels-v1")
@@ -132,12 +133,10 @@ class CraftaxEnv:
         terminated = jnp.asarray(self._terminated(stepped, params), bool)
         truncated = jnp.logical_and(stepped.timestep >= params.max_timesteps, jnp.logical_not(terminated))
         done = jnp.logical_or(terminated, truncated)
-        reset_obs, reset_state = self.reset(key_reset, params)
-        pick = lambda fresh, old: jax.lax.select(done, fresh, old)  # noqa: E731
-        next_state = jax.tree.map(pick, reset_state, stepped)
+        next_obs, next_state = auto_reset(done, self.reset(key_reset, params), (obs, stepped))
         info = {"final_observation": obs, "terminated": terminated, "truncated": truncated,
                 "reward_terms": self.reward_terms(state, stepped), "achievements": stepped.achievements}
-        return pick(reset_obs, obs), next_state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
+        return next_obs, next_state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Discrete:
         return _space(self.craftax_env.action_space(self._params if params is None else params))

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from jaxshape.envs.vector import auto_reset
 from jaxshape.errors import ConfigError
 
 PREFIX = "playground/"
@@ -236,14 +237,11 @@ class PlaygroundEnv:
         truncated = jnp.logical_and(time >= self.episode_length, jnp.logical_not(terminated))
         ended = jnp.logical_or(terminated, truncated)
         final_obs = self._policy_obs(stepped.obs)
-        reset_obs, reset_state = self.reset(key, params)
-        pick = lambda fresh, old: jnp.where(ended, fresh, old)  # noqa: E731
-        next_state = jax.tree.map(pick, reset_state, PlaygroundState(stepped, time))
+        obs, next_state = auto_reset(ended, self.reset(key, params), (final_obs, PlaygroundState(stepped, time)))
         info = {"final_observation": final_obs, "terminated": terminated, "truncated": truncated}
         if self._term_weights:
             info["reward_terms"] = self._terms(stepped.metrics)
-        return (pick(reset_obs, final_obs), next_state, stepped.reward.astype(jnp.float32), terminated, truncated,
-                info)
+        return obs, next_state, stepped.reward.astype(jnp.float32), terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self._env.action_size,), jnp.float32)

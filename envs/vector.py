@@ -29,6 +29,13 @@ def own_info(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k not in CONTRACT_INFO}
 
 
+def auto_reset(done: jax.Array, fresh: Any, stepped: Any) -> Any:
+    """`fresh` (a reset's observation and state) where the episode ended, else `stepped`
+    (the step's): the auto-reset an adapter does after each step, from a fresh random
+    reset rather than a cached first state."""
+    return jax.tree.map(lambda new, old: jnp.where(done, new, old), fresh, stepped)
+
+
 def step_transition(obs: jax.Array, action: jax.Array, reward: jax.Array, terminated: jax.Array,
                     truncated: jax.Array, info: dict[str, Any], gamma: Any,
                     extras: dict[str, Any] | None = None) -> Transition:
