@@ -4,10 +4,10 @@ Each of `num_episodes` envs plays exactly one episode (its first); steps after a
 episode ended are masked out, and the loop stops once every episode has ended: a
 `lax.while_loop` over blocks of `BLOCK` scanned steps, so a 10,000-step limit costs only
 the blocks the longest episode takes (a step-by-step while loop ran slower than a scan
-on CPU).
-Episodes still running after `max_steps` are counted as they stand (they cannot be
-longer than the env's time limit, which `max_steps` should cover). A transform that exposes features to the policy (`observe`) is run alongside
-on its own fresh state, so the policy sees what it saw in training.
+on CPU). Episodes still running after `max_steps` are counted as they stand (they cannot
+be longer than the env's time limit, which `max_steps` should cover). A transform that
+exposes features to the policy (`observe`) is run alongside on its own fresh state, so
+the policy sees what it saw in training.
 """
 
 from __future__ import annotations

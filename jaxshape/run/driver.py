@@ -205,20 +205,21 @@ class Driver:
         """The members' training state as shapes and dtypes (nothing is computed); with a
         mesh, each carries the members sharding (checkpoints restore onto it)."""
         shapes = jax.eval_shape(jax.vmap(self.learner.init), keys, hparams)
+        if self.mesh is None:
+            return shapes
         if self.split_envs:
             shardings = env_axis_shardings(shapes, self.mesh, self.learner.config.num_envs, leading=1)
-            return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
-        if self.sharding is None:
-            return shapes
-        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
+        else:
+            shardings = jax.tree.map(lambda _: self.sharding, shapes)
+        return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, shardings)
 
     def placeholder_state(self, keys: jax.Array, hparams: Any) -> Any:
         """Zeros of the state's shape, made on the host (no program runs): the input of the
         chunk that starts at update 0, which initialises the members instead."""
         shapes = self._state_shape if self._signature is not None else self.state_shape(keys, hparams)
-        if self.split_envs:
-            return jax.tree.map(lambda s: jax.device_put(host_zeros(s), s.sharding), shapes)
-        return self.place(jax.tree.map(host_zeros, shapes))
+        if self.mesh is None:
+            return jax.tree.map(host_zeros, shapes)
+        return jax.tree.map(lambda s: jax.device_put(host_zeros(s), s.sharding), shapes)
 
     # --------------------------------------------------------------- compiling
     def _lower(self, state_shape: Any, keys: jax.Array, hparams: Any) -> Any:
