@@ -7,10 +7,10 @@ steps, 8 epochs x 8 minibatches, 64x64 tanh, 500k steps, one agent), in one run.
 
 Each measurement runs in its own process, interleaved, and the best of each kind is
 kept. `jaxshape train` runs with the compilation cache off (`--no-compile-cache`), so
-its compile time is a cold compile like the bare function's; its steps/s and compile
-seconds are those it prints in summary.json (run time excludes compiling; the job's
-evaluation program compiles on a background thread during the run, so compile + run,
-the wall time a user waits, is printed too).
+its compile time is a cold compile like the bare function's (the job's includes its
+evaluation program, compiled beside the chunk); its steps/s and compile seconds are
+those it prints in summary.json (run time excludes compiling). Compile + run, the wall
+time a user waits, is printed too.
 """
 
 from __future__ import annotations

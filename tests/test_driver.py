@@ -43,22 +43,24 @@ def test_driver_agrees_with_the_fused_train_function():
                  driven_state.params, fused_state.params)
 
 
-def test_evaluation_compiled_in_the_background_equals_the_one_compiled_before_the_run():
-    """The accelerator path (the evaluation compiles on a thread while chunks run) forced
-    on CPU: the same evaluations as compiling it first, for one member and for two."""
+def test_evaluation_compiled_beside_the_chunk_equals_the_one_jit_compiles_on_first_call():
+    """`compile` builds the evaluation on a second thread while it compiles the chunk:
+    the same evaluations as a driver that compiles nothing ahead (jit on first call),
+    for one member and for two."""
     ppo = make_ppo(PPO_SMALL)
     for keys, hparams in ((KEYS, HPARAMS), (KEYS[:1], pytree.index(HPARAMS, slice(0, 1)))):
         results = []
-        for background in (False, True):
-            driver = Driver(ppo, num_updates=6, chunk_size=3, eval_episodes=3, background_compile=background)
-            driver.compile(keys, hparams)
-            assert (driver._compiled_evaluation is not None) == background
+        for ahead in (True, False):
+            driver = Driver(ppo, num_updates=6, chunk_size=3, eval_episodes=3)
+            if ahead:
+                driver.compile(keys, hparams)
+                assert isinstance(driver._evaluate, jax.stages.Compiled)
             state = driver.placeholder_state(keys, hparams)
             evaluations = []
             for first in driver.chunk_starts():
                 state, _, _, evaluation = driver.chunk(state, hparams, keys, first, evaluate=True)
                 evaluations.append(jax.device_get(evaluation))
             results.append(evaluations)
-        for quiet, threaded in zip(*results):
-            assert quiet["eval_return"].shape == (keys.shape[0],)
-            jax.tree.map(np.testing.assert_array_equal, threaded, quiet)
+        for compiled, jitted in zip(*results):
+            assert compiled["eval_return"].shape == (keys.shape[0],)
+            jax.tree.map(np.testing.assert_array_equal, compiled, jitted)

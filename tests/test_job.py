@@ -65,13 +65,17 @@ def test_run_folder_has_checkpoints_logs_events_and_plot(full_run):
     from tensorboardX.proto import event_pb2
 
     (events_file,) = (full_run / "tb").glob("events.out.tfevents.*")
-    data, tags, offset = events_file.read_bytes(), set(), 0
+    data, scalars, offset = events_file.read_bytes(), {}, 0
     while offset < len(data):
         (length,) = struct.unpack("<Q", data[offset:offset + 8])
         event = event_pb2.Event.FromString(data[offset + 12: offset + 12 + length])
-        tags |= {v.tag for v in event.summary.value}
+        scalars.update({(v.tag, event.step): v.simple_value for v in event.summary.value})
         offset += 12 + length + 4
-    assert {"episode_return", "loss_total", "eval_return"} <= tags
+    assert {"episode_return", "loss_total", "eval_return"} <= {tag for tag, _ in scalars}
+    for record in records:  # every logged scalar of every update, at its step (float32 in the event)
+        for name, value in record.items():
+            if name != "step" and isinstance(value, float):
+                assert scalars[name, record["step"]] == pytest.approx(value, rel=1e-6), (name, record["step"])
 
     import matplotlib.image
 

@@ -14,10 +14,11 @@ and nothing recompiles. After the updates it reports whether each member's param
 are finite (the NaN guard). The chunk compiles about as fast as the bare
 `jit(learner.train)`. The greedy evaluation (`learner.evaluate`, key
 `fold_in(PRNGKey(EVAL_SEED), updates done)`) is a program of its own, dispatched after
-the chunks it follows, and compiles on a background thread while the first chunks run:
-on an accelerator the host's cores are idle then; on a 2-core CPU the overlap slows the
-first chunks a little but a run still ends sooner than with the evaluation compiled
-first (experiments/bench_driver.py). On CPU, runs with different K are bitwise equal (tests/test_driver.py).
+the chunks it follows; XLA compiles it on a second thread while it compiles the chunk,
+so it adds little to the compile time and nothing competes with the run
+(compiling it during the first chunks cost a 2-core CPU ~8% of a 500k-step run's
+steps/s, experiments/bench_driver.py). On CPU, runs with different K are bitwise equal
+(tests/test_driver.py).
 
 The chunk does not donate its input state: the job dispatches chunk i+1 while the host
 still reads chunk i's state (checkpoint, logs), which keeps the device busy.
@@ -43,7 +44,7 @@ equal batches) keeps the Driver.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import jax
@@ -107,17 +108,14 @@ class Driver:
       mesh: split the members over a "members" mesh (`members_mesh`), or each member's envs
         over an "envs" mesh (`envs_mesh`); None: the default device.
       eval_episodes: episodes per member of the greedy evaluation (0: never evaluate).
-      background_compile: compile the evaluation on a background thread while chunks run
-        (False: before the run, inside `compile`).
     """
 
     def __init__(self, learner: Learner, num_updates: int, chunk_size: int, mesh: Mesh | None = None,
-                 eval_episodes: int = 0, background_compile: bool = True):
+                 eval_episodes: int = 0):
         self.learner = learner
         self.num_updates = num_updates
         self.chunk_size = max(1, min(chunk_size, num_updates))
         self.eval_episodes = eval_episodes
-        self.background_compile = background_compile
         self.compile_seconds = 0.0
         self.mesh = mesh
         self.split_envs = mesh is not None and ENVS in mesh.axis_names
@@ -130,7 +128,6 @@ class Driver:
         pin = self._pin_envs
         self._signature: tuple | None = None  # the member shapes compiled for
         self._state_shape: Any = None
-        self._compiled_evaluation: Future | None = None  # compiling on a background thread
         chunk_size = self.chunk_size
 
         def chunk(state, hparams, key, first_update):
@@ -230,50 +227,47 @@ class Driver:
         return self._lower(self.state_shape(keys, hparams), keys, hparams)
 
     def compile(self, keys: jax.Array, hparams: Any) -> float:
-        """Compile the chunk and the evaluation ahead of time (the evaluation on a
-        background thread with `background_compile`: it is first needed after a chunk has
-        run); a second call with the same member shapes compiles nothing. Returns (and
-        records) the seconds this call took."""
+        """Compile the chunk and the evaluation ahead of time, the evaluation on a second
+        thread meanwhile; a second call with the same member shapes compiles nothing.
+        Returns (and records) the seconds this call took."""
         keys, hparams = self.place(keys), self.place(hparams)
         signature = (jax.tree.structure((keys, hparams)), tuple(jax.typeof(x) for x in jax.tree.leaves((keys, hparams))))
         if signature == self._signature:
             return 0.0
         start = time.perf_counter()
         self._state_shape = self.state_shape(keys, hparams)
-        self._chunk = self._lower(self._state_shape, keys, hparams).compile()
+        chunk = self._lower(self._state_shape, keys, hparams)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-evaluation") as pool:
+            if self.eval_episodes:  # traced and lowered here; only XLA's compile runs on the thread
+                evaluation = pool.submit(self._evaluate.lower(self._state_shape, hparams, np.int32(0)).compile)
+            self._chunk = chunk.compile()
+            if self.eval_episodes:
+                self._evaluate = evaluation.result()
         self._signature = signature
-        if self.eval_episodes:  # traced and lowered here; only XLA's compile may run on a thread
-            lowered = self._evaluate.lower(self._state_shape, hparams, np.int32(0))
-            if self.background_compile:
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-evaluation")
-                self._compiled_evaluation = pool.submit(lowered.compile)
-                pool.shutdown(wait=False)
-            else:
-                self._evaluate = lowered.compile()
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
-
-    def _evaluation(self) -> Callable:
-        """The evaluation program (waiting for its background compile if that still runs)."""
-        if self._compiled_evaluation is not None:
-            self._evaluate = self._compiled_evaluation.result()
-            self._compiled_evaluation = None
-        return self._evaluate
 
     # ----------------------------------------------------------------- running
     def chunk(self, state: Any, hparams: Any, keys: jax.Array, first_update: int,
               evaluate: bool = False) -> tuple[Any, dict, jax.Array, dict]:
         """Dispatch one chunk from update `first_update` (returns at once: JAX dispatches
-        asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics cover
-        the updates that ran: [members, min(K, left)]."""
+        asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics are
+        [members, K] on the device; `host_metrics` fetches the updates that ran."""
         state, metrics, finite = self._chunk(state, hparams, keys, np.int32(first_update))
-        ran = min(self.chunk_size, self.num_updates - first_update)
         evaluation = {}
         if evaluate and self.eval_episodes:
-            evaluation = self._evaluation()(state, hparams, np.int32(first_update + ran))
-        if ran < self.chunk_size:
-            metrics = jax.tree.map(lambda m: m[:, :ran], metrics)
+            evaluation = self._evaluate(state, hparams, np.int32(self.updates_done(first_update)))
         return state, metrics, finite, evaluation
+
+    def updates_done(self, first_update: int) -> int:
+        """Updates done after the chunk that starts at `first_update`."""
+        return min(first_update + self.chunk_size, self.num_updates)
+
+    def host_metrics(self, metrics: dict, first_update: int) -> dict[str, np.ndarray]:
+        """A chunk's metrics on the host, cut to the updates that ran: [members, ran]
+        (cut after the copy: slicing on the device would compile a program per shape)."""
+        ran = self.updates_done(first_update) - first_update
+        return {name: value[:, :ran] for name, value in jax.device_get(metrics).items()}
 
     def chunk_starts(self, start_update: int = 0) -> range:
         return range(start_update, self.num_updates, self.chunk_size)
@@ -289,6 +283,6 @@ class Driver:
         for first in self.chunk_starts():
             state, metrics, _, _ = self.chunk(state, hparams, keys, first)
             if on_chunk is not None:
-                on_chunk(jax.device_get(metrics))
+                on_chunk(self.host_metrics(metrics, first))
         jax.block_until_ready(state)
         return state, time.perf_counter() - start

@@ -139,12 +139,12 @@ class Job:
                 state = self.driver.placeholder_state(self.keys, self.member_hparams)
             finished = None  # the chunk the host has yet to handle
             for first in self.driver.chunk_starts(start_update):
-                done = min(first + self.driver.chunk_size, cfg.num_updates)
+                done = self.driver.updates_done(first)
                 state, metrics, finite, evaluation = self.driver.chunk(
                     state, self.member_hparams, self.keys, first, evaluate=self._evaluation_due(done))
                 if finished is not None:
                     self._after_chunk(*finished, bar)  # while the device runs this chunk
-                finished = (done, state, metrics, finite, evaluation)
+                finished = (first, state, metrics, finite, evaluation)
             if finished is not None:
                 self._after_chunk(*finished, bar)
             self.checkpoints.wait()
@@ -162,10 +162,11 @@ class Job:
         every = self.options.eval_every
         return done == self.learner.config.num_updates or bool(every and chunk_index % every == 0)
 
-    def _after_chunk(self, done: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict,
+    def _after_chunk(self, first: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict,
                      bar: tqdm) -> None:
         """The host's work at a chunk boundary: guard, checkpoint, log."""
-        metrics, finite = jax.device_get((metrics, finite))
+        done = self.driver.updates_done(first)
+        metrics, finite = self.driver.host_metrics(metrics, first), jax.device_get(finite)
         self._guard_finite(done, finite, metrics)
         now = time.perf_counter()
         if done == self.learner.config.num_updates or now - self._last_checkpoint >= self.options.checkpoint_seconds:

@@ -4,9 +4,10 @@ Metrics arrive stacked as [members, updates]; each line of `metrics.jsonl` is on
 update with `step` (env steps per member so far), each metric's mean over members and,
 for returns, the per-member values (`<name>_per_seed`, `null` for a member that has
 not finished an episode yet). `episode_return` averages only the members that have.
-`metrics.jsonl` is written after every chunk; TensorBoard events are queued and flushed
-by tensorboardX's writer every 10 s and when the run ends (a full queue would block the
-training loop).
+`metrics.jsonl` is written after every chunk; TensorBoard gets one event per update
+holding all of that update's scalars (one event per scalar cost ~4% of a 2-core CPU run's
+time), queued and flushed by tensorboardX's writer every 10 s and when the run ends (a full
+queue would block the training loop).
 """
 
 from __future__ import annotations
@@ -102,14 +103,16 @@ class RunLog:
         self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=purge_step, max_queue=100_000, flush_secs=10)
 
     def append(self, chunk_metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        from tensorboardX.proto.summary_pb2 import Summary
+
         records = update_records(chunk_metrics)
         with self.metrics_path.open("a") as f:
             for record in records:
                 f.write(json.dumps(record) + "\n")
         for record in records:
-            for name, value in record.items():
-                if name != "step" and isinstance(value, float):
-                    self._tb.add_scalar(name, value, record["step"])
+            scalars = [Summary.Value(tag=name, simple_value=value)
+                       for name, value in record.items() if name != "step" and isinstance(value, float)]
+            self._tb.file_writer.add_summary(Summary(value=scalars), record["step"])
         self.last = records[-1]
         return records
 
