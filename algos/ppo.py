@@ -7,7 +7,8 @@ A run is one pure function, `train(key, hparams) -> (state, metrics)`:
       rollout     lax.scan over num_steps of  act -> vmapped env.step -> reward transform
       transform   update (e.g. train a predictor on the batch)
       advantages  GAE with the termination/truncation rule (algos/returns.py)
-      learn       lax.scan over epochs x minibatches of the clipped surrogate loss
+      learn       lax.scan over epochs x minibatches of the clipped surrogate loss,
+                  the value loss clipped the same way unless clip_value=False
 
 With `gru_size > 0` the policy is recurrent (`networks.RecurrentActorCritic`): its GRU
 memory is carried through the rollout and zeroed where an episode ends; learning replays
@@ -61,6 +62,8 @@ class PPOConfig:
     continuous_squash: str = "tanh"
     decouple_streams: bool = False  # a value head per episodic stream, advantages normalised per stream (GDPO)
     gru_size: int = 0  # GRU memory units of a recurrent policy; 0: feed-forward
+    clip_value: bool = True  # value loss max(unclipped, clipped at ±clip_eps) (PureJaxRL); False: plain (brax)
+    adam_eps: float = 1e-5  # Adam's ε (PureJaxRL 1e-5; optax's and brax's default 1e-8)
 
     @property
     def batch_size(self) -> int:
@@ -141,6 +144,8 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         )
     if config.continuous_squash not in ("tanh", "clip"):
         raise ConfigError(f"continuous_squash must be 'tanh' or 'clip', got {config.continuous_squash!r}")
+    if not config.adam_eps > 0:
+        raise ConfigError(f"adam_eps must be positive (e.g. 1e-5 or 1e-8), got {config.adam_eps}")
     action_head(config, env, env_params)
 
 
@@ -209,7 +214,7 @@ class PPO:
 
         # flatten: one Adam over a single parameter vector, not one per small leaf
         return optax.flatten(
-            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=cfg.adam_eps))
         )
 
     def policy_input(self, obs: jax.Array, features: jax.Array | None, batch_dims: int = 1) -> jax.Array:
@@ -419,8 +424,11 @@ class PPO:
         actor_loss = -jnp.minimum(ratio * advantages, clipped_ratio * advantages).mean()
 
         old_values, targets = minibatch["values"], minibatch["targets"]
-        clipped_values = old_values + jnp.clip(values - old_values, -hp.clip_eps, hp.clip_eps)
-        value_loss = 0.5 * jnp.maximum((values - targets) ** 2, (clipped_values - targets) ** 2).mean(0).sum()
+        squared_error = (values - targets) ** 2
+        if self.config.clip_value:  # the value may move at most clip_eps from the rollout's before it is free
+            clipped_values = old_values + jnp.clip(values - old_values, -hp.clip_eps, hp.clip_eps)
+            squared_error = jnp.maximum(squared_error, (clipped_values - targets) ** 2)
+        value_loss = 0.5 * squared_error.mean(0).sum()
         entropy = self.head.entropy(policy).mean()
 
         total = actor_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy

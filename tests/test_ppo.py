@@ -1,8 +1,11 @@
 """PPO: learning on real gymnax envs, determinism, and sweeps from one compile."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxshape import pytree
@@ -95,6 +98,7 @@ def test_vmapped_learning_rates_match_separate_runs_and_compile_once():
         ({"total_steps": 10}, "less than one batch"),
         ({"activation": "sigmoidal"}, "activation 'sigmoidal' unknown"),
         ({"env": "Cartpole-v1"}, "did you mean CartPole-v1"),
+        ({"adam_eps": 0.0}, "adam_eps must be positive"),
     ],
 )
 def test_bad_config_names_the_fix(changes, message):
@@ -120,3 +124,44 @@ def test_decoupled_streams_give_every_episodic_stream_a_value_head():
     hp = default_hparams(transform)
     state, metrics = jax.jit(ppo.train)(jax.random.PRNGKey(0), hp)
     assert np.isfinite(np.asarray(metrics["loss_total"])).all()
+
+
+def test_value_loss_is_clipped_around_the_rollout_values_unless_clip_value_is_off():
+    """clip_value=True: 0.5·mean max((V − R)², (V_old + clip(V − V_old, ±ε) − R)²);
+    clip_value=False: 0.5·mean (V − R)². Checked against the formula on a minibatch whose
+    old values sit far from the network's, so the clipped term differs."""
+    small = PPOConfig(num_envs=4, num_steps=8, total_steps=4 * 8, num_epochs=1, num_minibatches=1, hidden_sizes=(8,))
+    hp = default_hparams(clip_eps=0.2)
+    losses = {}
+    for clip_value in (True, False):
+        ppo = make_ppo(dataclasses.replace(small, clip_value=clip_value))
+        state = ppo.init(jax.random.PRNGKey(0), hp)
+        obs = jax.random.normal(jax.random.PRNGKey(1), (32, 4))
+        policy, values = ppo.policy_value(state.params, state.obs_stats, obs)
+        actions = jnp.zeros((32,), jnp.int32)
+        old_values = values + jnp.linspace(-1.0, 1.0, 32).reshape(values.shape)
+        targets = values + jnp.linspace(2.0, -2.0, 32).reshape(values.shape)
+        minibatch = {"policy_input": obs, "raw_action": actions, "log_prob": ppo.head.log_prob(policy, actions),
+                     "advantages": jnp.linspace(-1.0, 1.0, 32), "values": old_values, "targets": targets}
+        _, info = ppo._loss(state.params, state.obs_stats, hp, minibatch)
+        unclipped = (values - targets) ** 2
+        clipped = (old_values + jnp.clip(values - old_values, -0.2, 0.2) - targets) ** 2
+        expected = 0.5 * (jnp.maximum(unclipped, clipped) if clip_value else unclipped).mean(0).sum()
+        np.testing.assert_allclose(info["loss_value"], expected, rtol=1e-6)
+        losses[clip_value] = float(info["loss_value"])
+    assert losses[True] > losses[False] * 1.01  # the minibatch does reach the clipped branch
+
+
+def test_adam_eps_reaches_the_optimizer():
+    """PPO's optimiser is global-norm clipping then Adam with the config's ε: one step on a
+    tiny gradient equals optax's, and ε = 1e-8 and 1e-5 step differently."""
+    grads = {"w": jnp.full((3,), 1e-6)}
+    steps = {}
+    for eps in (1e-5, 1e-8):
+        ppo = make_ppo(PPOConfig(adam_eps=eps, anneal_lr=False))
+        optimizer = ppo.optimizer(default_hparams(learning_rate=1e-3, max_grad_norm=0.5))
+        updates, _ = optimizer.update(grads, optimizer.init(grads))
+        reference, _ = optax.adam(1e-3, eps=eps).update(grads, optax.adam(1e-3, eps=eps).init(grads))
+        np.testing.assert_allclose(updates["w"], reference["w"], rtol=1e-5)
+        steps[eps] = float(updates["w"][0])
+    assert abs(steps[1e-8]) > 10 * abs(steps[1e-5])
