@@ -35,6 +35,7 @@ from flax import struct
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.episodes import EpisodeStats
 from jaxshape.evaluation import episode_limit, evaluate
+from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.errors import ConfigError
 from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd
@@ -49,6 +50,7 @@ class PPOConfig:
     """Static settings: changing one recompiles."""
 
     env: str = "CartPole-v1"
+    env_options: str = dataclasses.field(default="", metadata={"help": ENV_OPTIONS_HELP})
     num_envs: int = 16
     num_steps: int = 128
     total_steps: int = 500_000
@@ -534,7 +536,7 @@ def make_ppo(
     transform: RewardTransform | None = None,
 ) -> PPO:
     """Validate the config and bind PPO to an env (by default `make(config.env)`)."""
-    env, env_params = resolve(config.env, env, env_params)
+    env, env_params = resolve(config.env, env, env_params, config.env_options)
     validate(config, env, env_params)
     transform = transform or identity()
     head = action_head(config, env, env_params)

@@ -55,6 +55,7 @@ from jaxshape.algos.distributions import Gaussian
 from jaxshape.algos.networks import ACTIVATIONS, check_shape_settings
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.episodes import EpisodeStats
+from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
@@ -84,6 +85,7 @@ class SACConfig:
     """
 
     env: str = "Pendulum-v1"
+    env_options: str = dataclasses.field(default="", metadata={"help": ENV_OPTIONS_HELP})
     num_envs: int = 1
     total_steps: int = 50_000
     buffer_size: int = 100_000
@@ -607,7 +609,7 @@ def make_sac(
     transform: RewardTransform | None = None,
 ) -> SAC:
     """Validate the config and bind SAC to an env (by default `make(config.env)`)."""
-    env, env_params = resolve(config.env, env, env_params)
+    env, env_params = resolve(config.env, env, env_params, config.env_options)
     validate(config, env, env_params)
     low, high = action_bounds(env, env_params)
     goal = her.GoalSpec(**env.goal_spec(env_params)) if config.her_strategy != "none" else None

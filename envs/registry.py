@@ -7,14 +7,24 @@ Names:
   craftax's own names such as `Craftax-Classic-Symbolic-v1`): each adapter module offers
   `names()` (empty when its package is not installed) and `make(name, **kwargs)`;
 - native jaxshape environments registered with `register`.
+
+Options (`make(name, max_steps_in_episode=200)`, or `resolve(name, options=
+"max_steps_in_episode=200")` as a config's `env_options`): a field of the env's params
+(gymnax's `max_steps_in_episode`, craftax's `max_timesteps`) is set there; any other
+option goes to the env's constructor (brax's and Playground's `episode_length`).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import difflib
 from typing import Any, Callable
 
 from jaxshape.errors import ConfigError
+
+ENV_OPTIONS_HELP = ("env options, key=value,...: a field of the env's params (max_steps_in_episode=200) or an "
+                    "argument of its constructor (episode_length=500)")
 
 _NATIVE: dict[str, Callable[..., Any]] = {}
 
@@ -74,30 +84,67 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
     Raises `UnknownEnvError` listing the closest names when `name` is unknown.
     """
     if name in _NATIVE:
-        env = _NATIVE[name](**kwargs)
-        return env, env.default_params
+        return _with_params(name, lambda **rest: _own_params(_NATIVE[name](**rest)), kwargs)
     if name.startswith("brax/") and name in _brax_names():
         from jaxshape.envs.brax_adapter import BraxEnv
 
-        env = BraxEnv(name.removeprefix("brax/"), **kwargs)
-        return env, env.default_params
+        return _with_params(name, lambda **rest: _own_params(BraxEnv(name.removeprefix("brax/"), **rest)), kwargs)
     if name in _gymnax_names():
         import gymnax
 
-        env, params = gymnax.make(name, **kwargs)
-        return env, params
+        return _with_params(name, lambda **rest: gymnax.make(name, **rest), kwargs)
     if (family := _family_of(name)) is not None:
-        env = family.make(name, **kwargs)
-        return env, env.default_params
+        return _own_params(family.make(name, **kwargs))  # the adapters place their options themselves
     close = difflib.get_close_matches(name, list_envs(), n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see jaxshape.envs.list_envs()"
     raise UnknownEnvError(f"unknown env {name!r}: {hint}")
 
 
-def resolve(name: str, env: Any = None, params: Any = None) -> tuple[Any, Any]:
-    """The env a learner binds to: `make(name)` unless `env` is given; `params` default
-    to the env's own."""
+def _own_params(env: Any) -> tuple[Any, Any]:
+    return env, env.default_params
+
+
+def _param_fields(params: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
+
+
+def _with_params(name: str, build: Callable[..., tuple[Any, Any]], options: dict[str, Any]) -> tuple[Any, Any]:
+    """`build(**constructor options)`, then the options that name fields of its params set
+    there; an option that is neither is one line listing what the env takes."""
+    env, params = build()
+    fields = _param_fields(params)
+    constructor = {k: v for k, v in options.items() if k not in fields}
+    if constructor:
+        try:
+            env, params = build(**constructor)
+        except TypeError:
+            raise ConfigError(f"{name} takes no option {', '.join(sorted(constructor))}: its params are "
+                              f"{', '.join(fields) or 'none'}") from None
+    in_params = {k: v for k, v in options.items() if k in fields}
+    return env, dataclasses.replace(params, **in_params) if in_params else params
+
+
+def parse_options(text: str) -> dict[str, Any]:
+    """"key=value,key=value" as a dict; values are Python literals (200, 0.5, True) or
+    bare words (strings)."""
+    options: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"bad env option {part!r}: write key=value, e.g. max_steps_in_episode=200")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return options
+
+
+def resolve(name: str, env: Any = None, params: Any = None, options: str = "") -> tuple[Any, Any]:
+    """The env a learner binds to: `make(name, **parse_options(options))` unless `env` is
+    given; `params` default to the env's own."""
     if env is None:
-        env, default_params = make(name)
+        env, default_params = make(name, **parse_options(options))
         return env, default_params if params is None else params
+    if options:
+        raise ConfigError(f"env options {options!r} apply to envs built by name; set them on the env you pass")
     return env, env.default_params if params is None else params

@@ -62,6 +62,8 @@ def test_eval_episodes_0_trains_without_evaluating(tmp_path):
         (["--num-seeds", "0"], "num_seeds must be a positive integer"),
         (["--learning-rate", "fast"], "invalid float value"),
         (["--env", "brax/hoper"], "did you mean brax/hopper"),
+        (["--env-options", "max_steps=9"], "takes no option max_steps: its params are max_steps_in_episode"),
+        (["--env-options", "max_steps_in_episode"], "write key=value"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fix, tmp_path):
