@@ -26,6 +26,18 @@ def test_apply_sets_what_is_not_given_and_records_it():
     assert "learning_rate" not in searched.hparams and "learning_rate" not in searched.record["hparams"]
 
 
+def test_asterix_refines_the_shared_settings_and_flags_still_win():
+    asterix = presets.apply("minatar", "ppo", {"env": "Asterix-MinAtar"})
+    assert asterix.config["hidden_sizes"] == (256, 256) and asterix.config["anneal_lr"] is False
+    assert asterix.hparams["learning_rate"] == 5e-4 and asterix.hparams["gamma"] == 0.999
+    assert asterix.config["num_envs"] == 64 and asterix.hparams["ent_coef"] == 0.01  # the shared part
+    assert asterix.record["config"]["hidden_sizes"] == [256, 256]  # recorded as config.json stores it
+    explicit = presets.apply("minatar", "ppo", {"env": "Asterix-MinAtar", "hidden_sizes": (64,)}, {"gamma": 0.99})
+    assert explicit.config["hidden_sizes"] == (64,) and explicit.hparams["gamma"] == 0.99
+    breakout = presets.apply("minatar", "ppo", {"env": "Breakout-MinAtar"})
+    assert breakout.config["hidden_sizes"] == (64, 64) and breakout.hparams["learning_rate"] == 5e-3
+
+
 @pytest.mark.parametrize("args, fix", [
     (("nope", "ppo", {"env": "Breakout-MinAtar"}), "unknown preset 'nope': choose one of minatar"),
     (("minatar", "ppo", {"env": "CartPole-v1"}), "choose --env from Breakout-MinAtar, SpaceInvaders-MinAtar"),
