@@ -16,12 +16,12 @@ option goes to the env's constructor (brax's and Playground's `episode_length`).
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
 from typing import Any, Callable
 
 from jaxshape.errors import ConfigError
+from jaxshape.keyvalues import parse_key_values
 
 ENV_OPTIONS_HELP = ("env options, key=value,...: a field of the env's params (max_steps_in_episode=200) or an "
                     "argument of its constructor (episode_length=500)")
@@ -125,18 +125,10 @@ def _with_params(name: str, build: Callable[..., tuple[Any, Any]], options: dict
 
 
 def parse_options(text: str) -> dict[str, Any]:
-    """"key=value,key=value" as a dict; values are Python literals (200, 0.5, True) or
-    bare words (strings)."""
-    options: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(f"bad env option {part!r}: write key=value, e.g. max_steps_in_episode=200")
-        try:
-            options[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value.strip()
-    return options
+    """"key=value,key=value" as a dict (`jaxshape.keyvalues`: Python literals such as 200,
+    0.5, True, or bare words as strings)."""
+    return parse_key_values(text, lambda part: f"bad env option {part!r}: write key=value, "
+                                               "e.g. max_steps_in_episode=200")
 
 
 def resolve(name: str, env: Any = None, params: Any = None, options: str = "") -> tuple[Any, Any]:

@@ -17,7 +17,6 @@ the small libraries below, with defaults chosen from the env where one fits.
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import re
 from typing import Any, Callable
@@ -25,6 +24,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 
 from jaxshape.errors import ConfigError
+from jaxshape.keyvalues import parse_key_values
 from jaxshape.rewards import base
 
 
@@ -177,22 +177,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
 
 
-def _value(text: str) -> Any:
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text.strip()  # a bare word: a string
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _arguments(term: str, body: str | None) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in re.split(r",(?![^()]*\))", body or ""))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(f"bad argument {part!r} in reward term {term!r}: write key=value")
-        args[key.strip()] = _value(value)
-    return args
+    return parse_key_values(body or "", lambda part: f"bad argument {part!r} in reward term {term!r}: write key=value")
 
 
 def parse_reward_spec(spec: str, env_name: str | None = None) -> base.RewardTransform:
