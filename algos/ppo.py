@@ -33,9 +33,9 @@ import optax
 from flax import struct
 
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
+from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.episodes import EpisodeStats
 from jaxshape.evaluation import episode_limit, evaluate
-from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.errors import ConfigError
 from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
 from jaxshape.stats import RunningMeanStd

@@ -54,8 +54,8 @@ from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
 from jaxshape.algos.networks import ACTIVATIONS, check_shape_settings
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
-from jaxshape.episodes import EpisodeStats
 from jaxshape.envs.registry import ENV_OPTIONS_HELP
+from jaxshape.episodes import EpisodeStats
 from jaxshape.errors import ConfigError
 from jaxshape.evaluation import episode_limit, evaluate
 from jaxshape.rewards import RewardTransform, Stream, final_features, identity, weighted_sum
