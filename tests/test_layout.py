@@ -1,6 +1,6 @@
 """The layering rule: the library (envs, algos, rewards and the core modules) never
-imports the application layer (run, sweep, cli); run never imports sweep or cli; sweep
-never imports cli. Importing the library loads no application dependency."""
+imports the application layer (run, sweep, search, cli); run never imports sweep, search
+or cli; sweep never imports search or cli; search never imports cli. Importing the library loads no application dependency."""
 
 import ast
 import pathlib
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-APPLICATION = ("jaxshape.run", "jaxshape.sweep", "jaxshape.cli")
+APPLICATION = ("jaxshape.run", "jaxshape.sweep", "jaxshape.search", "jaxshape.cli")
 LIBRARY_FILES = [*ROOT.glob("envs/*.py"), *ROOT.glob("algos/*.py"), *ROOT.glob("jaxshape/rewards/*.py"),
                  *(p for p in ROOT.glob("jaxshape/*.py") if p.name not in ("__init__.py", "__main__.py"))]
 # jaxshape/__init__.py is the package's front door: its `load_policy` imports jaxshape.run
@@ -38,10 +38,12 @@ def test_library_never_imports_the_application_layer(path):
     assert uses(path, APPLICATION) == []
 
 
-def test_run_never_imports_sweep_or_cli_and_sweep_never_imports_cli():
+def test_application_layers_point_one_way():
     for path in ROOT.glob("jaxshape/run/*.py"):
-        assert uses(path, ("jaxshape.sweep", "jaxshape.cli")) == [], path
+        assert uses(path, ("jaxshape.sweep", "jaxshape.search", "jaxshape.cli")) == [], path
     for path in ROOT.glob("jaxshape/sweep/*.py"):
+        assert uses(path, ("jaxshape.search", "jaxshape.cli")) == [], path
+    for path in ROOT.glob("jaxshape/search/*.py"):
         assert uses(path, ("jaxshape.cli",)) == [], path
 
 

@@ -3,6 +3,7 @@ flags of `jaxshape.cli.flags`.
 
     jaxshape train [--algo ppo] [--env CartPole-v1] [--total-steps N] [--num-seeds S] ...
     jaxshape eval RUN_DIR      jaxshape plot RUN_DIR...      jaxshape sweep --grid ...
+    jaxshape search --param reward_coefs.NAME=LOW:HIGH ...   (an evolution strategy over reward parameters)
 
 Bad input prints one line naming the fix and exits with status 2 before anything
 compiles; a run that diverges or cannot write a checkpoint prints one line and exits 1.
@@ -19,13 +20,13 @@ from jaxshape.errors import ConfigError
 EXIT_BAD_INPUT = 2
 EXIT_RUN_STOPPED = 1
 COMMANDS = {"train": "jaxshape.cli.train", "eval": "jaxshape.cli.evaluate", "plot": "jaxshape.cli.plot",
-            "sweep": "jaxshape.cli.sweep"}
+            "sweep": "jaxshape.cli.sweep", "search": "jaxshape.cli.search"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: jaxshape {train,eval,plot,sweep} ...   (jaxshape <command> --help for its flags)")
+        print("usage: jaxshape {train,eval,plot,sweep,search} ...   (jaxshape <command> --help for its flags)")
         return 0 if argv else EXIT_BAD_INPUT
     command, rest = argv[0], argv[1:]
     try:

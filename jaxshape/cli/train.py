@@ -32,6 +32,12 @@ def parser(algo: str) -> argparse.ArgumentParser:
                      help=f"start from named settings; flags override them ({presets.describe()})")
     run.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC",
                      help='reward transforms, e.g. "count(beta=0.05)+rnd(coef=0.5)" (see README)')
+    run.add_argument("--reward-candidates", default="", metavar="FILE.py",
+                     help="a Python file defining CANDIDATES; the run trains the one --set reward.index=K picks")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                     help="any traced hyperparameter by its dotted path, e.g. reward_coefs.effort=0.3 or "
+                          "reward.shaping.scale=2 (V1,V2,... for a vector; repeatable; best.json of "
+                          "`jaxshape search` gives these)")
     add_compile_cache_flag(run)
     add_dataclass_flags(p.add_argument_group("job"), JobOptions)
     add_dataclass_flags(p.add_argument_group(f"{algo} settings (static)"), config_cls)
@@ -41,7 +47,10 @@ def parser(algo: str) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
+    import pathlib
+
     from jaxshape.run import builder, job, presets
+    from jaxshape.sweep.spec import assigned
 
     pre = Parser(prog="jaxshape train", add_help=False)
     pre.add_argument("--algo", default="ppo")
@@ -57,8 +66,11 @@ def main(argv: Sequence[str]) -> int:
     if args.preset is not None:
         applied = presets.apply(args.preset, args.algo, config, hparam_flags)
         config, hparam_flags, extra = applied.config, applied.hparams, {"preset": applied.record}
-    learner, hparams = builder.build(args.algo, config_cls(**config), args.reward_spec,
+    learner, hparams = builder.build(args.algo, config_cls(**config), args.reward_spec, args.reward_candidates,
                                      **hparam_flags)  # validates config and env before compiling
+    hparams = assigned(hparams, args.assignments)
+    if args.reward_candidates:
+        extra = {**(extra or {}), "reward_candidates": str(pathlib.Path(args.reward_candidates).resolve())}
     configure_compile_cache(args)
     summary = job.train(args.algo, learner, hparams, seed=args.seed, num_seeds=args.num_seeds, out_dir=args.out,
                         reward=args.reward_spec, options=options, extra_config=extra)
@@ -81,6 +93,10 @@ def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> li
         out.append(f"algo ({saved['algo']} -> {args.algo})")
     if args.reward_spec and args.reward_spec != saved.get("reward", ""):
         out.append(f"reward ({saved.get('reward')!r} -> {args.reward_spec!r})")
+    if args.assignments:
+        out.append(f"--set {' '.join(args.assignments)} (the run's hyperparameters are in its config.json)")
+    if args.reward_candidates and args.reward_candidates != saved.get("reward_candidates", ""):
+        out.append(f"reward candidates ({saved.get('reward_candidates')!r} -> {args.reward_candidates!r})")
     saved_preset = (saved.get("preset") or {}).get("name")
     if args.preset is not None and args.preset != saved_preset:
         out.append(f"preset ({saved_preset!r} -> {args.preset!r})")

@@ -80,7 +80,7 @@ def write_results(sweep_dir: pathlib.Path, record: dict, curves: dict, steps: np
     for c, values in enumerate(record["configurations"]):
         idx = np.flatnonzero(owner == c)
         finals = ret[idx, -1]
-        aucs = np.array([_auc(steps, ret[i]) for i in idx])
+        aucs = np.array([auc(steps, ret[i]) for i in idx])
         rows.append({"config": c, **values, **_stats("final_return", finals), **_stats("auc", aucs),
                      **_stats("final_eval_return", ev[idx]), "num_seeds": len(idx),
                      "seeds": seeds[idx].tolist(), "members": idx.tolist(),
@@ -99,7 +99,7 @@ def write_results(sweep_dir: pathlib.Path, record: dict, curves: dict, steps: np
     return best
 
 
-def _auc(steps: np.ndarray, curve: np.ndarray) -> float:
+def auc(steps: np.ndarray, curve: np.ndarray) -> float:
     ok = np.isfinite(curve)
     if ok.sum() < 2:
         return float(curve[ok][0]) if ok.any() else float("nan")

@@ -128,6 +128,30 @@ def with_values(hparams: Any, values: dict[str, float]) -> Any:
     return jax.tree.unflatten(jax.tree.structure(hparams), leaves)
 
 
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, float | list[float]]:
+    """`NAME=VALUE` or `NAME=V1,V2,...` (a vector hyperparameter) as (name, value)."""
+    name, sep, value = text.partition("=")
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        numbers = []
+    if not sep or not name or not numbers or not all(math.isfinite(v) for v in numbers):
+        raise ConfigError(f"{flag} expects NAME=NUMBER (or NAME=V1,V2 for a vector), got {text!r}")
+    return name, numbers[0] if len(numbers) == 1 else numbers
+
+
+def assigned(hparams: Any, texts: Sequence[str], flag: str = "--set") -> Any:
+    """`hparams` with the `NAME=VALUE` assignments applied (names and shapes checked)."""
+    leaves = dict(zip(leaf_names(hparams), jax.tree.leaves(hparams)))
+    values = dict(parse_assignment(t, flag) for t in texts)
+    for name, value in values.items():
+        if name not in leaves:
+            raise ConfigError(f"{flag}: unknown hyperparameter {name!r}: choose from {', '.join(leaves)}")
+        if np.shape(leaves[name]) != np.shape(value):
+            raise ConfigError(f"{flag} {name}: give {np.size(leaves[name])} value(s), got {np.size(value)}")
+    return with_values(hparams, values)
+
+
 def _check_names(names: Sequence[str], valid: dict[str, float], static: type) -> None:
     static_fields = {f.name for f in dataclasses.fields(static)}
     for name in names:
