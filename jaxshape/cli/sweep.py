@@ -5,6 +5,7 @@
     jaxshape sweep --config sweep.toml --out DIR        # or sweep.json
     jaxshape sweep --random ent_coef=log_uniform:1e-4:1e-1 --num-samples 8 ...
     jaxshape sweep --resume DIR
+    jaxshape sweep --grid learning_rate=1e-4,1e-3 --num-seeds 4 --pbt --pbt-every 2 ...   (population-based training)
 
 Flags override the config file, and both override `--preset NAME` (named settings,
 jaxshape/run/presets.py; a spec file may say `preset = "minatar"`). Static settings
@@ -75,6 +76,14 @@ def _parser(algo: str) -> argparse.ArgumentParser:
                    help="what ranks reward candidates: the extrinsic return (default), the greedy evaluation's, or "
                         "the env's info['is_success'] at episode ends")
     g.add_argument("--rank-by", default=None, help="final_return_iqm (default), final_return_mean, auc_iqm, auc_mean")
+    p = parser.add_argument_group("population-based training (exploit and explore between chunks)")
+    p.add_argument("--pbt", action="store_true",
+                   help="every --pbt-every chunks the worst members copy the state and hyperparameters of the best "
+                        "and perturb the searched ones (x0.8 or x1.25, within their ranges); pbt_events.jsonl lists "
+                        "every copy")
+    p.add_argument("--pbt-every", type=int, default=None, metavar="CHUNKS", help="(default: 1)")
+    p.add_argument("--pbt-fraction", type=float, default=None, metavar="F",
+                   help="the fraction replaced, and the fraction they copy from (default: 0.25)")
     r = parser.add_argument_group("running")
     r.add_argument("--out", default=None, help="sweep folder (required unless --resume)")
     r.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
@@ -126,6 +135,10 @@ def build_spec(args: argparse.Namespace):
                       ("max_batch", "max_batch"), ("rank_by", "rank_by")):
         if getattr(args, flag) is not None:
             payload[key] = getattr(args, flag)
+    if args.pbt or args.pbt_every is not None or args.pbt_fraction is not None:
+        pbt = {**payload.get("pbt", {}), **({"every": args.pbt_every} if args.pbt_every is not None else {}),
+               **({"fraction": args.pbt_fraction} if args.pbt_fraction is not None else {})}
+        payload["pbt"] = pbt or {"every": 1}
     if payload.get("max_batch") is not None and payload["max_batch"] <= 0:
         raise ConfigError(f"--max-batch must be a positive integer, got {payload['max_batch']}")
     options = {**payload.get("options", {}), **given(args, JobOptions)}

@@ -27,7 +27,7 @@ import datetime
 import json
 import pathlib
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,25 @@ DEFAULT_CHUNKS = 10  # progress and logs ten times a run unless chunk_updates sa
 
 class TrainingDiverged(RuntimeError):
     """A NaN or infinity appeared in the losses or the parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Boundary:
+    """A step over all members between chunks (population-based training,
+    jaxshape/sweep/pbt.py), on the device: no host round trip of parameters.
+
+    `step(state, hparams, chunk_metrics, updates_done) -> (state, hparams, events)` runs
+    after every `every`-th chunk but the last (jitted; the next chunk trains the members
+    it returns, with the same compiled program); `record(events, updates_done)` gets the
+    events on the host when the job handles that chunk; `rewind(update)` drops what
+    `record` wrote after `update` when a run resumes from there. With a boundary the
+    checkpoints hold the hyperparameters beside the state, so a resume continues with the
+    hyperparameters the members had."""
+
+    every: int
+    step: Callable[..., tuple[Any, Any, Any]]
+    record: Callable[[Any, int], None]
+    rewind: Callable[[int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,8 +128,9 @@ def make_driver(learner: Any, options: JobOptions, mesh: Any = None) -> Driver:
 class Job:
     """One run folder's training: fresh (`start`) or continued (`resume`)."""
 
-    def __init__(self, log: RunLog, driver: Driver, member_hparams: Any, seeds: Sequence[int], options: JobOptions):
-        self.log, self.driver, self.options = log, driver, options
+    def __init__(self, log: RunLog, driver: Driver, member_hparams: Any, seeds: Sequence[int], options: JobOptions,
+                 boundary: Boundary | None = None):
+        self.log, self.driver, self.options, self.boundary = log, driver, options, boundary
         self.learner = driver.learner
         self.member_hparams = driver.place(member_hparams)
         self.keys = driver.place(jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32)))
@@ -142,9 +162,13 @@ class Job:
                 done = self.driver.updates_done(first)
                 state, metrics, finite, evaluation = self.driver.chunk(
                     state, self.member_hparams, self.keys, first, evaluate=self._evaluation_due(done))
+                events = None
+                if self._boundary_due(done):
+                    state, hparams, events = self.boundary.step(state, self.member_hparams, metrics, np.int32(done))
+                    state, self.member_hparams = self.driver.place(state), self.driver.place(hparams)
                 if finished is not None:
                     self._after_chunk(*finished, bar)  # while the device runs this chunk
-                finished = (first, state, metrics, finite, evaluation)
+                finished = (first, state, metrics, finite, evaluation, self.member_hparams, events)
             if finished is not None:
                 self._after_chunk(*finished, bar)
             self.checkpoints.wait()
@@ -156,6 +180,15 @@ class Job:
         run_seconds = time.perf_counter() - started
         return self._finish(start_update, run_seconds, compile_seconds)
 
+    def _boundary_due(self, done: int) -> bool:
+        chunk_index = -(-done // self.driver.chunk_size)
+        return (self.boundary is not None and done < self.learner.config.num_updates
+                and chunk_index % self.boundary.every == 0)
+
+    def checkpoint_payload(self, state: Any, hparams: Any) -> Any:
+        """What a checkpoint holds: the state, and with a boundary the hyperparameters too."""
+        return state if self.boundary is None else {"state": state, "hparams": hparams}
+
     def _evaluation_due(self, done: int) -> bool:
         """Greedy evaluation after every `eval_every`-th chunk and after the last."""
         chunk_index = -(-done // self.driver.chunk_size)  # absolute: the same schedule after a resume
@@ -163,14 +196,17 @@ class Job:
         return done == self.learner.config.num_updates or bool(every and chunk_index % every == 0)
 
     def _after_chunk(self, first: int, state: Any, metrics: dict, finite: jax.Array, evaluation: dict,
-                     bar: tqdm) -> None:
-        """The host's work at a chunk boundary: guard, checkpoint, log."""
+                     hparams: Any, events: Any, bar: tqdm) -> None:
+        """The host's work at a chunk boundary: guard, boundary events, checkpoint, log
+        (events before the checkpoint: a resume rewinds them to the checkpoint it uses)."""
         done = self.driver.updates_done(first)
         metrics, finite = self.driver.host_metrics(metrics, first), jax.device_get(finite)
         self._guard_finite(done, finite, metrics)
+        if events is not None:
+            self.boundary.record(events, done)
         now = time.perf_counter()
         if done == self.learner.config.num_updates or now - self._last_checkpoint >= self.options.checkpoint_seconds:
-            self.checkpoints.save(done, state)
+            self.checkpoints.save(done, self.checkpoint_payload(state, hparams))
             self._last_checkpoint = now
         if self._evaluation_due(done):
             metrics = _with_evaluation(metrics, jax.device_get(evaluation))
@@ -212,6 +248,8 @@ class Job:
             "compile_seconds": compile_seconds,
             "run_dir": str(self.log.dir),
         }
+        if self.boundary is not None:  # the hyperparameters the members ended with
+            summary["final_hparams"] = builder.hparams_to_json(jax.device_get(self.member_hparams))
         self.log.finish(summary)
         if self.options.plot:
             from jaxshape.run.plotting import plot_runs
@@ -244,6 +282,7 @@ def train(
     options: JobOptions = JobOptions(),
     driver: Driver | None = None,
     extra_config: dict | None = None,
+    boundary: Boundary | None = None,
 ) -> dict[str, Any]:
     """Train members of `learner` (built by e.g. `make_ppo`) and write a run folder.
 
@@ -251,7 +290,8 @@ def train(
     explicit `seeds` with per-member `member_hparams` (a leading member axis). `reward`
     is the reward spec the learner was built from (needed to resume from the CLI).
     `driver` (from `make_driver`) reuses programs compiled for an earlier job with the
-    same member shapes, or shards the members over its mesh. Returns the summary dict.
+    same member shapes, or shards the members over its mesh. `boundary` runs between
+    chunks (population-based training). Returns the summary dict.
     """
     if seeds is None:
         if num_seeds <= 0:
@@ -263,7 +303,7 @@ def train(
     if (reason := log.check_free()) is not None:
         raise ConfigError(reason)
 
-    job = Job(log, driver or make_driver(learner, options), member_hparams, seeds, options)
+    job = Job(log, driver or make_driver(learner, options), member_hparams, seeds, options, boundary)
     compile_seconds = job.compile()
     log.start({
         "algo": algo_name,
@@ -281,7 +321,7 @@ def train(
 
 
 def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = True,
-           driver: Driver | None = None) -> dict[str, Any]:
+           driver: Driver | None = None, boundary: Boundary | None = None) -> dict[str, Any]:
     """Continue a run from its newest readable checkpoint (a fresh start if it has none).
 
     `learner` rebuilds from config.json by default; pass one for runs whose reward
@@ -293,12 +333,17 @@ def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = Tr
                                                saved.get("reward_candidates", ""))
     options = dataclasses.replace(JobOptions(**saved["options"]), progress=progress)
     member_hparams = builder.hparams_from_json(algo, saved["hparams"])
-    job = Job(RunLog(run_dir, algo), driver or make_driver(learner, options), member_hparams, saved["seeds"], options)
+    job = Job(RunLog(run_dir, algo), driver or make_driver(learner, options), member_hparams, saved["seeds"], options,
+              boundary)
     compile_seconds = job.compile()
 
-    abstract = job.driver.state_shape(job.keys, job.member_hparams)
+    abstract = job.checkpoint_payload(job.driver.state_shape(job.keys, job.member_hparams), job.member_hparams)
     restored = job.checkpoints.restore(abstract)
     start_update, state = restored if restored is not None else (0, None)
+    if boundary is not None:
+        if restored is not None:
+            state, job.member_hparams = state["state"], job.driver.place(state["hparams"])
+        boundary.rewind(start_update)
     summary_path = run_dir / "summary.json"
     if start_update == learner.config.num_updates and summary_path.exists():
         job.checkpoints.close()

@@ -33,6 +33,7 @@ from jaxshape import pytree
 from jaxshape.errors import ConfigError
 from jaxshape.run import builder, job
 from jaxshape.run.driver import Driver, members_mesh
+from jaxshape.sweep import pbt as population
 from jaxshape.sweep import plan as planning
 from jaxshape.sweep.report import FITNESS, batch_curves, write_candidate_report, write_json, write_results
 from jaxshape.sweep.spec import RANK_KEYS, SweepSpec, configurations, spec_from_dict, with_values
@@ -59,6 +60,29 @@ def _with_candidates(spec: SweepSpec, base: Any) -> SweepSpec:
     return dataclasses.replace(spec, reward_candidates=path, grid={"reward.index": list(range(count)), **spec.grid})
 
 
+def _pbt_config(spec: SweepSpec) -> population.PBTConfig | None:
+    if not spec.pbt:
+        return None
+    try:
+        return population.PBTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.pbt.items()})
+    except TypeError as err:
+        raise ConfigError(f"bad pbt settings {spec.pbt!r}: {err}; give every, fraction and perturb") from None
+
+
+def _boundary(spec: SweepSpec, sweep_dir: pathlib.Path) -> job.Boundary | None:
+    """Population-based training between chunks, when the spec asks for it."""
+    config = _pbt_config(spec)
+    return None if config is None else population.boundary(
+        config, population.search_bounds(spec.grid, spec.random), sweep_dir / "pbt_events.jsonl", spec.search_seed)
+
+
+def _check_pbt(spec: SweepSpec, record: dict) -> None:
+    if spec.pbt and len(record["batches"]) > 1:
+        raise ConfigError(f"population-based training needs every member in one batch, but the "
+                          f"{len(record['members'])} members make {len(record['batches'])} batches: raise --max-batch "
+                          f"or train fewer members")
+
+
 def _mesh(shard: bool):
     return members_mesh() if shard and jax.local_device_count() > 1 else None
 
@@ -70,12 +94,13 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
     configs, members = record["configurations"], record["members"]
     options = dataclasses.replace(_options(spec), progress=progress)
     totals = {"compile_seconds": 0.0, "run_seconds": 0.0, "member_steps": 0}
+    boundary = _boundary(spec, sweep_dir)
     for batch in record["batches"]:
         out = sweep_dir / batch["name"]
         if batch["process"] != jax.process_index() or (out / "summary.json").exists():
             continue
         if (out / "config.json").exists():
-            summary = job.resume(out, learner=driver.learner, progress=progress, driver=driver)
+            summary = job.resume(out, learner=driver.learner, progress=progress, driver=driver, boundary=boundary)
         else:
             seeds = [members[m]["seed"] for m in batch["members"]]
             stacked = pytree.stack([with_values(base, configs[members[m]["config"]]) for m in batch["members"]])
@@ -83,7 +108,8 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
                                 reward=spec.reward, options=options, driver=driver,
                                 extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"]},
                                               "reward_candidates": spec.reward_candidates,
-                                              **({"preset": spec.preset} if spec.preset else {})})
+                                              **({"preset": spec.preset} if spec.preset else {})},
+                                boundary=boundary)
         totals["compile_seconds"] += summary["compile_seconds"]
         totals["run_seconds"] += summary["run_seconds"]
         totals["member_steps"] += (summary["steps_per_second"] or 0.0) * summary["run_seconds"]
@@ -117,6 +143,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
               "space": {"grid": spec.grid, "random": spec.random, "num_samples": spec.num_samples},
               **planning.plan(configs, spec.seeds, spec.max_batch, per_device, devices, jax.process_count()),
               "members_per_device_that_fit": per_device, "shard": shard}
+    _pbt_config(spec)  # checked before anything is written
+    _check_pbt(spec, record)
     if jax.process_index() == 0:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         write_json(sweep_dir / "sweep.json", record)
@@ -164,6 +192,8 @@ def _report(sweep_dir, spec, record, totals, curves, steps, peaks, started, tran
     }
     write_json(sweep_dir / "sweep.json", record)
     best = write_results(sweep_dir, record, curves, steps, spec.rank_by)
+    if spec.pbt:
+        best = population.write_best_member(sweep_dir, record, spec.rank_by)
     if spec.reward_candidates:
         if jax.process_count() == 1:
             streams = {s.name: s.coef for s in transform.all_streams}

@@ -49,6 +49,7 @@ class SweepSpec:
     max_batch: int | None = None
     rank_by: str = "final_return_iqm"
     options: dict = dataclasses.field(default_factory=dict)
+    pbt: dict = dataclasses.field(default_factory=dict)  # population-based training (sweep/pbt.py): off when empty
 
 
 def spec_from_dict(payload: dict) -> SweepSpec:
