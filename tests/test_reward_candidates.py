@@ -3,6 +3,7 @@ train from ONE compile (`jaxshape sweep --reward-candidates FILE.py`), and
 candidates.json ranks them by the env's extrinsic return with per-term statistics."""
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -121,3 +122,16 @@ def test_candidate_metrics_average_over_the_members_that_selected_it(cartpole):
     for line in read_metrics(cartpole / "sweep" / "batch-000"):
         assert line["transform/counted/loss"] == 0.25 and line["transform/counted/visits"] == 7
         assert line["transform/counted/selected"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grid", "reward.index=0,3"], r"reward.index \[3.0\] names no candidate: there are 3"),
+    (["--grid", "reward.index=0.5"], "names no candidate"),
+    (["--fitness", "success"], r"needs an env that reports info\['is_success'\]; 'CartPole-v1' does not"),
+])
+def test_unusable_candidate_sweeps_are_refused_before_training(tmp_path, capsys, flags, message):
+    (tmp_path / "candidates.py").write_text(CARTPOLE_CANDIDATES)
+    assert cli.main(tiny_sweep(tmp_path, *flags)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err)
+    assert not (tmp_path / "sweep").exists()
