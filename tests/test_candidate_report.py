@@ -74,3 +74,20 @@ def test_extrinsic_row_is_the_stream_the_candidate_trains_on(tmp_path):
     assert terms["split"]["extrinsic"]["mean"] == 0 and terms["split"]["extrinsic"]["share"] == 0
     assert terms["split"]["dist"]["share"] == 1
     assert all(r["return_iqm"] == pytest.approx(-10) for r in rows)  # fitness stays the env return
+
+
+def test_logs_average_a_candidates_metrics_over_the_members_that_selected_it():
+    """Members 0 and 2 run candidate `a` (its metrics padded with 0 and INT_MIN elsewhere);
+    a NaN from a member that did select it still shows (null)."""
+    from jaxshape.run.logs import update_records
+
+    pad = np.iinfo(np.int32).min
+    metrics = {"step": np.array([[10, 20]] * 3), "episode_valid": np.ones((3, 2), bool),
+               "transform/a/selected": np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]),
+               "transform/a/loss": np.array([[1.0, np.nan], [0.0, 0.0], [3.0, 3.0]]),
+               "transform/a/visits": np.array([[4, 4], [pad, pad], [6, 6]], np.int32),
+               "transform/b/loss": np.array([[np.nan] * 2, [5.0] * 2, [np.nan] * 2])}  # no selector: plain mean
+    first, second = update_records(metrics)
+    assert first["transform/a/loss"] == 2.0 and first["transform/a/visits"] == 5.0
+    assert second["transform/a/loss"] is None and second["transform/a/visits"] == 5.0
+    assert first["transform/a/selected"] == pytest.approx(2 / 3) and first["transform/b/loss"] is None
