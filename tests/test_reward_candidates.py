@@ -91,7 +91,7 @@ CARTPOLE_CANDIDATES = textwrap.dedent("""
 def tiny_sweep(folder, *extra):
     return ["sweep", "--env", "CartPole-v1", "--reward-candidates", str(folder / "candidates.py"), "--total-steps",
             "1024", "--num-envs", "4", "--num-steps", "32", "--num-epochs", "1", "--num-minibatches", "1",
-            "--out", str(folder / "sweep"), "--no-progress", *extra]
+            "--eval-episodes", "0", "--out", str(folder / "sweep"), "--no-progress", *extra]
 
 
 @pytest.fixture(scope="module")
