@@ -304,8 +304,7 @@ class PPO:
             memory=self.initial_memory(cfg.num_envs),
             reward_state=reward_state,
             episodes=EpisodeStats.create(cfg.num_envs),
-            stream_episodes={s.name: EpisodeStats.create(cfg.num_envs) for s in self.transform.streams
-                             if s.name != "extrinsic"},
+            stream_episodes={name: EpisodeStats.create(cfg.num_envs) for name in self.transform.episode_streams},
             successes=EpisodeStats.create(cfg.num_envs) if "is_success" in example.info else None,
             key=key,
             update_step=jnp.zeros((), jnp.int32),

@@ -76,6 +76,10 @@ class RewardTransform:
       observe: optional `state -> [num_envs, F]` features appended to the policy's
         observation (a visited-set summary, an automaton state).
       name: a short name, used as this transform's key in a chain's hparams.
+      log_extrinsic: learners also log the `extrinsic` stream's per-episode sum
+        (`episode_reward/extrinsic`) beside the env's return. `select` sets it, whose
+        candidates may rescale or split the env reward; off elsewhere, so a run's state
+        (and its checkpoints) keep their shape.
     """
 
     init: Callable[[jax.Array, Transition], Any]
@@ -87,6 +91,7 @@ class RewardTransform:
     nonlinear: bool = False
     observe: Callable[[Any], jax.Array] | None = None
     name: str = "transform"
+    log_extrinsic: bool = False
 
     def apply(self, state: Any, transition: Transition, hparams: Any = None, rewards: Rewards | None = None):
         """Rewards after this transform, and the new state.
@@ -102,6 +107,11 @@ class RewardTransform:
         """The extrinsic stream and every stream this transform adds."""
         added = tuple(s for s in self.streams if s.name != "extrinsic")
         return (EXTRINSIC,) + added
+
+    @property
+    def episode_streams(self) -> tuple[str, ...]:
+        """The streams whose per-episode sums a learner logs as `episode_reward/<name>`."""
+        return tuple(s.name for s in self.all_streams if s.name != "extrinsic" or self.log_extrinsic)
 
 
 def no_update(state: Any, batch: Transition, key: jax.Array, hparams: Any):

@@ -11,6 +11,10 @@ own state; only the selected one's advances. The streams are the union of the
 candidates' (a stream a candidate does not produce is 0 under it), each with the
 coefficient its first candidate declares. Candidates that observe (features for the
 policy) have their features concatenated, all of them, whatever the index.
+
+`update` reports every candidate's metrics (`<name>/<metric>`) under every index, with
+`<name>/selected` (1 under that candidate's index, else 0): the logs average each
+candidate's metrics over the members that selected it (`jaxshape.run.logs`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import jax.numpy as jnp
 
 from jaxshape.errors import ConfigError
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream, members_observe
+
+SELECTED = "selected"  # metric `<candidate>/selected`: 1 where the member runs that candidate
 
 
 def candidate_index(hparams: Any, count: int) -> jax.Array:
@@ -75,12 +81,15 @@ def select(candidates: Sequence[RewardTransform], names: Sequence[str] | None = 
 
         shapes = [jax.eval_shape(branch(i), state)[1] for i in range(len(candidates))]
         every = {f"{names[i]}/{k}": v for i, m in enumerate(shapes) for k, v in m.items()}
+        every.update({f"{names[i]}/{SELECTED}": jnp.zeros((), jnp.float32) for i, m in enumerate(shapes) if m})
 
-        def padded(i):  # every branch reports every candidate's metrics (NaN for the others)
+        def padded(i):  # every branch reports every candidate's metrics (zeros for the others, unselected)
             def run(state):
                 state, metrics = branch(i)(state)
-                out = {k: jnp.full(v.shape, jnp.nan, v.dtype) for k, v in every.items()}
+                out = {k: jnp.zeros(v.shape, v.dtype) for k, v in every.items()}
                 out.update({f"{names[i]}/{k}": v for k, v in metrics.items()})
+                if metrics:
+                    out[f"{names[i]}/{SELECTED}"] = jnp.ones((), jnp.float32)
                 return state, out
             return run
 
@@ -96,4 +105,5 @@ def select(candidates: Sequence[RewardTransform], names: Sequence[str] | None = 
         invariance=NOT_INVARIANT,
         observe=members_observe(candidates),
         name=name,
+        log_extrinsic=True,
     )

@@ -27,9 +27,22 @@ def _clean(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _selectors(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """prefix -> [members, updates] mask, from reward candidates' `<prefix>selected`
+    metrics (`jaxshape.rewards.select`): 1 where a member runs that candidate."""
+    return {name[:-len("selected")]: np.asarray(v) > 0 for name, v in metrics.items()
+            if name.startswith("transform/") and name.endswith("/selected")}
+
+
 def update_records(metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Turn one chunk's [members, updates] metrics into one dict per update."""
+    """Turn one chunk's [members, updates] metrics into one dict per update.
+
+    A reward candidate's metric (`transform/.../<candidate>/<metric>`) is the mean over
+    the members that selected that candidate (null where none did)."""
     valid = np.asarray(metrics["episode_valid"], bool)
+    selectors = _selectors(metrics)
+    owner = {name: next((p for p in selectors if name.startswith(p) and not name.endswith("/selected")), None)
+             for name in metrics}
     records = []
     for u in range(valid.shape[1]):
         record: dict[str, Any] = {"step": int(metrics["step"][0, u])}
@@ -38,6 +51,10 @@ def update_records(metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
             if name in ("step", "episode_valid"):
                 continue
             column = np.asarray(values[:, u], np.float64)
+            if owner[name] is not None:
+                chosen = selectors[owner[name]][:, u]
+                record[name] = _clean(column[chosen].mean()) if chosen.any() else None
+                continue
             if name.startswith("eval_") and not np.isfinite(column).any():
                 continue  # no evaluation at this update
             if name.startswith(PER_MEMBER_PREFIXES):

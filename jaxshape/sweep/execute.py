@@ -52,10 +52,17 @@ def _build(spec: SweepSpec) -> tuple[Any, Any]:
 
 
 def _with_candidates(spec: SweepSpec, base: Any) -> SweepSpec:
-    """With reward candidates, `reward.index` is a grid axis over all of them (unless given)."""
-    if not spec.reward_candidates or "reward.index" in spec.grid:
+    """With reward candidates, `reward.index` is a grid axis over all of them (unless
+    given: then each value must be an integer in [0, K), K candidates)."""
+    if not spec.reward_candidates:
         return spec
     count = len([name for name in base.reward if name != "index"])
+    if "reward.index" in spec.random:
+        raise ConfigError("reward.index picks a reward candidate: give it as a grid of integers, not a random draw")
+    if "reward.index" in spec.grid:
+        if bad := [v for v in spec.grid["reward.index"] if not _is_index(v, count)]:
+            raise ConfigError(f"reward.index {bad} names no candidate: there are {count}, indices 0 to {count - 1}")
+        return spec
     path = str(pathlib.Path(spec.reward_candidates).resolve())
     return dataclasses.replace(spec, reward_candidates=path, grid={"reward.index": list(range(count)), **spec.grid})
 
@@ -81,6 +88,20 @@ def _check_pbt(spec: SweepSpec, record: dict) -> None:
         raise ConfigError(f"population-based training needs every member in one batch, but the "
                           f"{len(record['members'])} members make {len(record['batches'])} batches: raise --max-batch "
                           f"or train fewer members")
+
+
+def _is_index(value: Any, count: int) -> bool:
+    try:
+        return float(value).is_integer() and 0 <= float(value) < count
+    except (TypeError, ValueError):
+        return False
+
+
+def _reports_success(learner: Any, hparams: Any) -> bool:
+    """Whether the env's step info has `is_success`: the learner tracks a success rate
+    then, seen in its state's shape (`jax.eval_shape` of `init`: traced, not run)."""
+    state = jax.eval_shape(learner.init, jax.random.PRNGKey(0), hparams)
+    return getattr(state, "successes", None) is not None
 
 
 def _mesh(shard: bool):
@@ -126,6 +147,9 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_KEYS)}, got {spec.rank_by!r}")
     if spec.fitness not in FITNESS:
         raise ConfigError(f"fitness must be one of {', '.join(FITNESS)}, got {spec.fitness!r}")
+    if spec.reward_candidates and spec.fitness == "success" and not _reports_success(learner, base):
+        raise ConfigError(f"--fitness success needs an env that reports info['is_success']; {learner.config.env!r} "
+                          "does not: rank by return or eval_return")
     if _options(spec).eval_episodes == 0 and "eval" in spec.fitness + spec.rank_by:
         raise ConfigError("--eval-episodes 0 evaluates nothing, so there is no eval return to rank by: "
                           "give --eval-episodes N or rank by the training return")

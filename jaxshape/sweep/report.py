@@ -177,28 +177,46 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
     `return`, the env's extrinsic return at the end of training; `eval_return`, that of
     the final greedy evaluation; `success`, the env's `info["is_success"]` at the end of
     episodes (the last update's rate), where the env reports it. Candidates are ranked by
-    `fitness`. Per term k (a stream, `extrinsic` included), over the members:
-    `mean`, the mean per-episode sum at the end of training; `share`,
-    |c_k·mean_k| / Σ_j |c_j·mean_j| with the default coefficients c; `corr_with_fitness`,
-    the Pearson correlation over training updates of the term's per-episode sum with the
-    extrinsic return (mean over members): near 1 a term that tracks the task, near 0 or
-    negative one the agent can collect without solving it. A stream that is 0 throughout
-    under a candidate (another candidate's term) is left out of its terms."""
+    `fitness`.
+
+    Per term k (a stream the candidate trains on, `extrinsic` included: after the
+    candidate's transforms, so `scale("extrinsic", 10)` shows 10x the env return and
+    `env_terms` the residual), over the candidate's members, with S_k a member's
+    per-episode sum of the term, L its episode length and F its fitness curve over
+    training (the training return; the success rate under `fitness="success"`):
+
+      mean                    mean of S_k at the end of training
+      rate                    mean of S_k / L at the end of training (per step)
+      share                   |c_k·mean_k| / Σ_j |c_j·mean_j| with the default coefficients c
+      corr_with_fitness       Pearson corr over training updates of S_k with F, mean over
+                              members. Length-confounded: where episode length changes with
+                              skill (survival tasks) every per-step term follows the length
+      rate_corr_with_fitness  Pearson corr over training updates of S_k / L with F, mean
+                              over members: the length-aware association. Near 1 a term
+                              that tracks the task, ≤ 0 one the agent collects without
+                              solving it
+
+    A stream that is 0 throughout under a candidate (another candidate's term) is left out
+    of its terms. Runs that did not log `episode_reward/extrinsic` report the env return
+    as the `extrinsic` stream."""
     ret, ev = member_results(record, curves)
     index = [int(round(c.get("reward.index", 0))) for c in record["configurations"]]
     member_candidate = np.array([index[m["config"]] for m in record["members"]])
-    own = [k for k in streams if k != "extrinsic"]  # the extrinsic return is `ret`, already gathered
-    read = _member_curves(sweep_dir, record,
-                          [f"episode_reward/{k}_per_seed" for k in own] + ["episode_success_per_seed"])
-    terms = {"extrinsic": ret, **{k: read[f"episode_reward/{k}_per_seed"] for k in own}}
-    success = read["episode_success_per_seed"]
+    read = _member_curves(sweep_dir, record, [f"episode_reward/{k}_per_seed" for k in streams]
+                          + ["episode_success_per_seed", "episode_length_per_seed"])
+    terms = {k: read[f"episode_reward/{k}_per_seed"] for k in streams}
+    if "extrinsic" in terms and not np.isfinite(terms["extrinsic"]).any():
+        terms["extrinsic"] = ret  # logged before the learners tracked the extrinsic stream
+    success, length = read["episode_success_per_seed"], read["episode_length_per_seed"]
+    with np.errstate(all="ignore"):
+        rates = {k: v / length for k, v in terms.items()}
+    target = success if fitness == "success" else ret
     rows = []
     for candidate in sorted(set(member_candidate.tolist())):
         members = np.flatnonzero(member_candidate == candidate)
         measures = {"return": ret[members, -1], "eval_return": ev[members], "success": success[members, -1]}
         produced = [k for k in streams if k == "extrinsic" or np.nan_to_num(np.abs(terms[k][members])).max() > 0]
-        means = {k: float(np.nanmean(terms[k][members, -1])) if np.isfinite(terms[k][members, -1]).any() else None
-                 for k in produced}
+        means = {k: _nanmean(terms[k][members, -1]) for k in produced}
         weight = sum(abs(streams[k] * v) for k, v in means.items() if v is not None) or 1.0
         rows.append({
             "candidate": candidate,
@@ -206,9 +224,11 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
             **{f"{k}_iqm": (lambda v: None if not math.isfinite(v) else v)(iqm(v)) for k, v in measures.items()},
             "fitness_per_member": [None if not math.isfinite(v) else float(v) for v in measures[fitness]],
             "members": members.tolist(),
-            "terms": {k: {"coef": streams[k], "mean": means[k],
+            "terms": {k: {"coef": streams[k], "mean": means[k], "rate": _nanmean(rates[k][members, -1]),
                           "share": None if means[k] is None else abs(streams[k] * means[k]) / weight,
-                          "corr_with_fitness": _mean_or_none([_correlation(terms[k][m], ret[m]) for m in members])}
+                          "corr_with_fitness": _mean_or_none([_correlation(terms[k][m], target[m]) for m in members]),
+                          "rate_corr_with_fitness": _mean_or_none([_correlation(rates[k][m], target[m])
+                                                                   for m in members])}
                       for k in produced},
         })
     for row in rows:
@@ -218,6 +238,11 @@ def write_candidate_report(sweep_dir: pathlib.Path, record: dict, curves: dict, 
         row["rank"] = rank
     write_json(sweep_dir / "candidates.json", {"fitness": fitness, "candidates": rows})
     return rows
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else None
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
