@@ -144,6 +144,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
                         [["--param", "num_envs=1:8"], "static setting"],
                         [["--param", "gamma=0.9:0.99", "--population", "5"], "even --population"],
                         [["--param", "gamma=0.9:0.99", "--fitness", "eval_return"], "--eval-episodes"],
+                        [["--param", "gamma=0.9:0.99", "--fitness", "success"], "reports info['is_success']"],
                         [[], "nothing to search"]):
         assert cli.main(["search", *TINY, "--out", str(out), *argv]) == 2
         err = capsys.readouterr().err

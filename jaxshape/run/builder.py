@@ -118,6 +118,13 @@ def build(algo: str, config: Any, reward: str = "", reward_candidates: str = "",
     return make(config, transform=transform), default_hparams(transform, **hparam_overrides)
 
 
+def reports_success(learner: Any, hparams: Any) -> bool:
+    """Whether the env's step info has `is_success`: the learner tracks a success rate
+    then, seen in its state's shape (`jax.eval_shape` of `init`: traced, not run)."""
+    state = jax.eval_shape(learner.init, jax.random.PRNGKey(0), hparams)
+    return getattr(state, "successes", None) is not None
+
+
 def build_learner(algo: str, config: dict, reward: str = "", reward_candidates: str = "") -> Any:
     """A learner rebuilt from a run folder's saved algorithm, config dict and reward spec
     (or reward candidates file)."""

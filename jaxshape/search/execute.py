@@ -117,6 +117,9 @@ def _prepare(spec: SearchSpec, out: pathlib.Path) -> _Search:
         raise ConfigError("--fitness eval_return needs the greedy evaluation: give --eval-episodes N (N > 0)")
     learner, base = builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates, **spec.hparams)
     space = SearchSpace(spec.params, base, builder.builders(spec.algo)[0])
+    if spec.fitness == "success" and not builder.reports_success(learner, base):
+        raise ConfigError(f"--fitness success needs an env that reports info['is_success']; {learner.config.env!r} "
+                          "does not: choose --fitness return, auc or eval_return")
     strategy = make_strategy(spec.strategy, spec.population, space.initial_unit(), spec.sigma, spec.es_learning_rate)
     members = spec.population * spec.seeds_per_member
     devices = jax.local_device_count()
@@ -222,10 +225,7 @@ def generation_fitness(run_dir: pathlib.Path, measure: str, seeds_per_member: in
     elif measure == "eval_return":
         per_run = final_eval
     elif measure == "success":
-        last = read_metrics(run_dir)[-1].get("episode_success_per_seed")
-        if last is None:
-            raise ConfigError(f"--fitness success: the runs in {run_dir} report no info['is_success']; "
-                              "choose --fitness return, auc or eval_return")
+        last = read_metrics(run_dir)[-1].get("episode_success_per_seed") or [None] * len(ret)
         per_run = np.array([np.nan if v is None else v for v in last], np.float64)
     else:
         raise ConfigError(f"fitness must be one of {', '.join(FITNESS)}, got {measure!r}")

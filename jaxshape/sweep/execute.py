@@ -97,13 +97,6 @@ def _is_index(value: Any, count: int) -> bool:
         return False
 
 
-def _reports_success(learner: Any, hparams: Any) -> bool:
-    """Whether the env's step info has `is_success`: the learner tracks a success rate
-    then, seen in its state's shape (`jax.eval_shape` of `init`: traced, not run)."""
-    state = jax.eval_shape(learner.init, jax.random.PRNGKey(0), hparams)
-    return getattr(state, "successes", None) is not None
-
-
 def _mesh(shard: bool):
     return members_mesh() if shard and jax.local_device_count() > 1 else None
 
@@ -147,7 +140,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
         raise ConfigError(f"rank_by must be one of {', '.join(RANK_KEYS)}, got {spec.rank_by!r}")
     if spec.fitness not in FITNESS:
         raise ConfigError(f"fitness must be one of {', '.join(FITNESS)}, got {spec.fitness!r}")
-    if spec.reward_candidates and spec.fitness == "success" and not _reports_success(learner, base):
+    if spec.reward_candidates and spec.fitness == "success" and not builder.reports_success(learner, base):
         raise ConfigError(f"--fitness success needs an env that reports info['is_success']; {learner.config.env!r} "
                           "does not: rank by return or eval_return")
     if _options(spec).eval_episodes == 0 and "eval" in spec.fitness + spec.rank_by:
