@@ -33,6 +33,7 @@ TINY_SAC = ["--total-steps", "400", "--learning-starts", "100", "--steps-per-upd
             "--buffer-size", "1000", "--hidden-sizes", "8", "--eval-episodes", "2", "--no-progress", "--no-plot"]
 TINY_SWEEP = ["--num-envs", "4", "--num-steps", "8", "--total-steps", "64", "--num-epochs", "1",
               "--num-minibatches", "2", "--hidden-sizes", "8", "--eval-episodes", "2", "--no-progress"]
+TINY_SEARCH = TINY_SWEEP + ["--population", "2", "--generations", "1"]
 TINY_STEPS = {"PPOConfig": 4096, "SACConfig": 1200}
 PARSE_ONLY = ("--coordinator", "--distributed", "gcloud ", "srun ", "experiments/gpu_benchmarks.sh")
 
@@ -52,6 +53,8 @@ def shell_commands(block: str) -> list[list[str]]:
 def tiny(argv: list[str]) -> list[str]:
     if argv[0] == "sweep":
         return argv + TINY_SWEEP
+    if argv[0] == "search" and "--resume" not in argv:
+        return argv + TINY_SEARCH
     if argv[0] == "train" and "--resume" not in argv:
         return argv + (TINY_SAC if "sac" in argv else TINY_PPO)
     return argv
