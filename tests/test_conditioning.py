@@ -145,3 +145,15 @@ def test_eval_set_puts_exactly_that_value_in_every_member():
     np.testing.assert_array_equal(hp.reward_coefs["bonus"], np.float32([0.3, 0.3]))
     np.testing.assert_array_equal(hp.reward_coefs["extrinsic"], members.reward_coefs["extrinsic"])
     assert lines == ["reward_coefs.bonus = 0.3 (--set, outside the trained range 0.5:2)"]
+
+
+def test_resume_compares_condition_flags_with_the_saved_lists():
+    import argparse
+
+    from jaxshape.cli.train import _differing
+
+    saved = {"algo": "ppo", "config": {"condition": [["reward_coefs.effort", 0.0, 2.0]]}, "hparams": {}}
+    same = argparse.Namespace(algo="ppo", reward_spec="", preset=None, condition=[("reward_coefs.effort", 0.0, 2.0)])
+    assert _differing(same, [], saved) == []
+    other = argparse.Namespace(**{**vars(same), "condition": [("reward_coefs.effort", 0.0, 1.0)]})
+    assert [d.split(" ")[0] for d in _differing(other, [], saved)] == ["condition"]
