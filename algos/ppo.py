@@ -15,6 +15,10 @@ memory is carried through the rollout and zeroed where an episode ends; learning
 each env's whole rollout from the memory it started with (resets where episodes began),
 and minibatches are groups of envs, not of steps.
 
+With `condition` (e.g. `(("reward_coefs.effort", 0.0, 1.0),)`) one agent stands in for a
+sweep over reward coefficients (`jaxshape.conditioning`): each env draws them per episode,
+its combined reward uses its draw, and the networks see it after the observation.
+
 `PPOConfig` holds the static settings (shapes, counts) and is hashable; `PPOHParams`
 holds every continuous hyperparameter as a traced leaf, so
 `jax.vmap(train)(keys, hparams)` sweeps seeds and hyperparameters in one compile.
