@@ -124,7 +124,7 @@ def test_cli_bad_condition_exits_2_with_one_line(flag, tmp_path, capsys):
 
 def test_cli_trains_a_conditioned_agent_and_evaluates_it_where_set(tmp_path, capsys):
     run = tmp_path / "run"
-    assert cli.main(["train", *TINY, "--num-seeds", "2", "--condition", "reward_coefs.effort=0:2",
+    assert cli.main(["train", *TINY, "--condition", "reward_coefs.effort=0:2",
                      "--out", str(run)]) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert cli.main(["eval", str(run), "--episodes", "2", "--set", "reward_coefs.effort=0.3"]) == 0
