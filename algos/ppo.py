@@ -380,7 +380,7 @@ class PPO:
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             learner_extras = {"policy_input": policy_input}
-            if cfg.condition:  # this step's reward and V(s′) use the ending episode's draw; then redraw where it ended
+            if cfg.condition:  # this step's reward and V(s′) use the ending episode's draw; redraw where it ended
                 learner_extras["coefs"] = coefs
                 coefs = conditioning.resample(coef_key, cfg.condition, coefs, transition.done)
             if self.recurrent:  # the memory after this step: V(s′) continues from it; a new episode starts from 0
@@ -395,8 +395,8 @@ class PPO:
                 success = jnp.where(transition.done, info["is_success"].astype(jnp.float32), 0.0)
                 successes = successes.record(success, transition.done)
             transition = transition.replace(extras={**transition.extras, **learner_extras})
-            carry = (env_state, next_obs.astype(jnp.float32), memory, coefs, reward_state, episodes, stream_episodes,
-                     successes)
+            carry = (env_state, next_obs.astype(jnp.float32), memory, coefs, reward_state, episodes,
+                     stream_episodes, successes)
             return carry, (transition, streams)
 
         key, rollout_key = jax.random.split(state.key)

@@ -11,8 +11,9 @@ agents, Abels et al. 2019). The draw is uniform, not log-uniform, so a range tha
 decades spends most episodes near its top; give the range you mean to compare within.
 
 Names are the dotted hyperparameter paths of `jaxshape sweep --grid` and must be reward
-coefficients (`reward_coefs.<stream>`); a conditioned coefficient's value in the hparams
-is the one greedy evaluation feeds (the middle of its range unless set).
+coefficients (`reward_coefs.<stream>`). Training ignores a conditioned coefficient's value
+in the hparams; greedy evaluation feeds it (`jaxshape train` sets it to the middle of the
+range, `jaxshape eval --set` to the value asked for).
 """
 
 from __future__ import annotations
