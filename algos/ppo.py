@@ -15,6 +15,10 @@ memory is carried through the rollout and zeroed where an episode ends; learning
 each env's whole rollout from the memory it started with (resets where episodes began),
 and minibatches are groups of envs, not of steps.
 
+With `condition` (e.g. `(("reward_coefs.effort", 0.0, 1.0),)`) one agent stands in for a
+sweep over reward coefficients (`jaxshape.conditioning`): each env draws them per episode,
+its combined reward uses its draw, and the networks see it after the observation.
+
 `PPOConfig` holds the static settings (shapes, counts) and is hashable; `PPOHParams`
 holds every continuous hyperparameter as a traced leaf, so
 `jax.vmap(train)(keys, hparams)` sweeps seeds and hyperparameters in one compile.
@@ -32,6 +36,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxshape import conditioning
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.episodes import EpisodeStats
@@ -66,6 +71,13 @@ class PPOConfig:
     gru_size: int = 0  # GRU memory units of a recurrent policy; 0: feed-forward
     clip_value: bool = True  # value loss max(unclipped, clipped at ±clip_eps) (PureJaxRL); False: plain (brax)
     adam_eps: float = 1e-5  # Adam's ε (PureJaxRL 1e-5; optax's and brax's default 1e-8)
+    condition: tuple[tuple[str, float, float], ...] = dataclasses.field(default=(), metadata={
+        "parse": conditioning.parse_condition, "metavar": "NAME=LO:HI",
+        "help": "sample reward coefficient NAME per episode in [LO, HI] and show it to actor and critic, so one "
+                "agent stands in for a sweep over it (repeatable; e.g. reward_coefs.effort=0:1)"})
+
+    def __post_init__(self):  # config.json stores lists: keep the config hashable
+        object.__setattr__(self, "condition", conditioning.as_condition(self.condition))
 
     @property
     def batch_size(self) -> int:
@@ -116,6 +128,7 @@ class PPOState:
     env_state: Any
     obs: jax.Array
     memory: jax.Array | None  # the recurrent policy's memory per env ([N, gru_size], zeroed at episode ends); None
+    coefs: jax.Array | None  # conditioned reward coefficients per env ([N, K], drawn at episode starts); None
     reward_state: Any
     episodes: EpisodeStats
     stream_episodes: dict[str, EpisodeStats]
@@ -219,10 +232,23 @@ class PPO:
             optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=cfg.adam_eps))
         )
 
-    def policy_input(self, obs: jax.Array, features: jax.Array | None, batch_dims: int = 1) -> jax.Array:
-        """Flattened observation, with the transform's features appended if any."""
-        flat = obs.reshape(obs.shape[:batch_dims] + (-1,)).astype(jnp.float32)
-        return flat if features is None else jnp.concatenate([flat, features.astype(jnp.float32)], axis=-1)
+    def policy_input(self, obs: jax.Array, features: jax.Array | None, batch_dims: int = 1,
+                     coefs: jax.Array | None = None) -> jax.Array:
+        """Flattened observation, with the transform's features and the conditioned reward
+        coefficients (`coefs` [..., K], shown normalised to [0, 1]) appended if any."""
+        parts = [obs.reshape(obs.shape[:batch_dims] + (-1,)).astype(jnp.float32)]
+        if features is not None:
+            parts.append(features.astype(jnp.float32))
+        if coefs is not None:
+            parts.append(conditioning.normalized(self.config.condition, coefs))
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+
+    def step_coefs(self, hp: PPOHParams, coefs: jax.Array | None) -> dict[str, jax.Array]:
+        """The reward coefficients of each env's combined reward: `hp.reward_coefs`, with the
+        conditioned ones replaced by the per-env draws `coefs` [..., K]."""
+        if coefs is None:
+            return hp.reward_coefs
+        return conditioning.reward_coefs(self.config.condition, hp.reward_coefs, coefs)
 
     def _features(self, reward_state: Any) -> jax.Array | None:
         return None if self.transform.observe is None else self.transform.observe(reward_state)
@@ -257,21 +283,34 @@ class PPO:
         if self.recurrent:
             raise ConfigError("a recurrent policy acts with its memory: call step_policy, or evaluate with "
                               "`jaxshape eval`")
+        if self.config.condition:
+            raise ConfigError("a conditioned policy also reads its reward coefficients: evaluate it with "
+                              "`jaxshape eval RUN --set NAME=VALUE`")
         policy, _ = self.policy_value(state.params, state.obs_stats, self.policy_input(obs, self._features(state.reward_state)))
         raw = self.head.mode(policy) if deterministic else self.head.sample(key, policy)
         return self.head.to_env(raw)
 
-    def evaluate(self, state: PPOState, hp: PPOHParams, key: jax.Array, num_episodes: int) -> dict[str, jax.Array]:
-        """Mean return and length of `num_episodes` fresh episodes of the greedy policy."""
+    def evaluate(self, state: PPOState, hp: PPOHParams, key: jax.Array, num_episodes: int,
+                 stream_returns: bool | None = None) -> dict[str, jax.Array]:
+        """Mean return and length of `num_episodes` fresh episodes of the greedy policy. A
+        conditioned policy plays at its coefficients' values in `hp.reward_coefs`; the
+        return of each reward stream (`eval_return/<stream>`) is reported with
+        `stream_returns`, by default for a conditioned policy only."""
+        coefs = None
+        if self.config.condition:
+            fixed = conditioning.from_hparams(self.config.condition, hp.reward_coefs)
+            coefs = jnp.broadcast_to(fixed, (num_episodes, fixed.shape[0]))
 
         def greedy(obs, features, memory, key):
-            memory, policy, _ = self.step_policy(state.params, state.obs_stats, memory, self.policy_input(obs, features))
+            policy_input = self.policy_input(obs, features, coefs=coefs)
+            memory, policy, _ = self.step_policy(state.params, state.obs_stats, memory, policy_input)
             return self.head.to_env(self.head.mode(policy)), memory
 
         act = greedy if self.recurrent else lambda obs, features, key: greedy(obs, features, None, key)[0]
         return evaluate(
             self.env, self.env_params, act, key, num_episodes, episode_limit(self.env, self.env_params),
             self.transform, hp.reward, self.example_action(), hp.gamma, self.initial_memory(num_episodes),
+            stream_returns=bool(self.config.condition) if stream_returns is None else stream_returns,
         )
 
     def _step_envs(self, keys, env_state, action):
@@ -290,7 +329,10 @@ class PPO:
         obs = obs.astype(jnp.float32)
         example = self._example_transition(obs, env_state)
         reward_state = self.transform.init(transform_key, example)
-        policy_input = self.policy_input(obs, self._features(reward_state))
+        coefs = None
+        if cfg.condition:
+            coefs = conditioning.sample(jax.random.fold_in(transform_key, 1), cfg.condition, cfg.num_envs)
+        policy_input = self.policy_input(obs, self._features(reward_state), coefs=coefs)
         if self.recurrent:
             params = self.network.init(net_key, self.initial_memory(1), policy_input[None, :1], jnp.zeros((1, 1), bool))
         else:
@@ -302,6 +344,7 @@ class PPO:
             env_state=env_state,
             obs=obs,
             memory=self.initial_memory(cfg.num_envs),
+            coefs=coefs,
             reward_state=reward_state,
             episodes=EpisodeStats.create(cfg.num_envs),
             stream_episodes={name: EpisodeStats.create(cfg.num_envs) for name in self.transform.episode_streams},
@@ -320,9 +363,11 @@ class PPO:
         cfg = self.config
 
         def step(carry, key):
-            env_state, obs, memory, reward_state, episodes, stream_episodes, successes = carry
+            env_state, obs, memory, coefs, reward_state, episodes, stream_episodes, successes = carry
+            if cfg.condition:  # split only here: unconditioned runs keep their random streams
+                key, coef_key = jax.random.split(key)
             act_key, env_key = jax.random.split(key)
-            policy_input = self.policy_input(obs, self._features(reward_state))
+            policy_input = self.policy_input(obs, self._features(reward_state), coefs=coefs)
             memory, policy, values = self.step_policy(state.params, state.obs_stats, memory, policy_input)
             raw_action = self.head.sample(act_key, policy)
             action = self.head.to_env(raw_action)
@@ -334,6 +379,9 @@ class PPO:
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
             )
             learner_extras = {"policy_input": policy_input}
+            if cfg.condition:  # this step's reward and V(s′) use the ending episode's draw; redraw where it ended
+                learner_extras["coefs"] = coefs
+                coefs = conditioning.resample(coef_key, cfg.condition, coefs, transition.done)
             if self.recurrent:  # the memory after this step: V(s′) continues from it; a new episode starts from 0
                 learner_extras["memory"] = memory
                 memory = jnp.where(transition.done[:, None], jnp.zeros_like(memory), memory)
@@ -346,16 +394,16 @@ class PPO:
                 success = jnp.where(transition.done, info["is_success"].astype(jnp.float32), 0.0)
                 successes = successes.record(success, transition.done)
             transition = transition.replace(extras={**transition.extras, **learner_extras})
-            carry = (env_state, next_obs.astype(jnp.float32), memory, reward_state, episodes, stream_episodes,
-                     successes)
+            carry = (env_state, next_obs.astype(jnp.float32), memory, coefs, reward_state, episodes,
+                     stream_episodes, successes)
             return carry, (transition, streams)
 
         key, rollout_key = jax.random.split(state.key)
-        carry = (state.env_state, state.obs, state.memory, state.reward_state, state.episodes, state.stream_episodes,
-                 state.successes)
+        carry = (state.env_state, state.obs, state.memory, state.coefs, state.reward_state, state.episodes,
+                 state.stream_episodes, state.successes)
         carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
-        env_state, obs, memory, reward_state, episodes, stream_episodes, successes = carry
-        state = state.replace(env_state=env_state, obs=obs, memory=memory, reward_state=reward_state,
+        env_state, obs, memory, coefs, reward_state, episodes, stream_episodes, successes = carry
+        state = state.replace(env_state=env_state, obs=obs, memory=memory, coefs=coefs, reward_state=reward_state,
                               episodes=episodes, stream_episodes=stream_episodes, successes=successes, key=key)
         return state, batch, streams
 
@@ -365,24 +413,27 @@ class PPO:
         values = batch.extras["values"]
         episodic = {k: r for k, r in streams.items() if k not in {s.name for s in self.nonepisodic}}
         # V of the true next observation: bootstraps through truncation (the episodic heads)
-        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
+        step_coefs = batch.extras.get("coefs")  # [T, N, K] of a conditioned run: the ending episode's at its end
+        coefs = self.step_coefs(hp, step_coefs)
+        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2,
+                                       coefs=step_coefs)
         next_values = self._next_values(state, batch, next_input)
         if self.episodic_heads:  # a head per episodic stream, advantages normalised per stream
             heads = len(self.episodic_heads)
             advantages, targets = decoupled_advantages(
-                [streams[k] for k in self.episodic_heads], [hp.reward_coefs[k] for k in self.episodic_heads],
+                [streams[k] for k in self.episodic_heads], [coefs[k] for k in self.episodic_heads],
                 values[..., :heads], next_values[..., :heads], batch.terminated, batch.truncated, hp.gamma,
                 hp.gae_lambda)
             all_targets = [targets[..., k] for k in range(heads)]
         else:
             advantages, targets = gae(
-                weighted_sum(episodic, hp.reward_coefs), values[..., 0], next_values[..., 0],
+                weighted_sum(episodic, coefs), values[..., 0], next_values[..., 0],
                 batch.terminated, batch.truncated, hp.gamma, hp.gae_lambda,
             )
             all_targets = [targets]
         if self.nonepisodic:
             # non-episodic heads follow the stream of experience across resets
-            last_input = self.policy_input(state.obs, self._features(state.reward_state))
+            last_input = self.policy_input(state.obs, self._features(state.reward_state), coefs=state.coefs)
             _, _, last_values = self.step_policy(state.params, state.obs_stats, state.memory, last_input)
             following = jnp.concatenate([values[1:], last_values[None]], axis=0)
             never = jnp.zeros_like(batch.terminated)
@@ -390,7 +441,7 @@ class PPO:
                 adv_j, target_j = gae(streams[stream.name], values[..., j], following[..., j], never, never,
                                       hp.reward_gammas[stream.name], hp.gae_lambda)
                 adv_j = normalized(adv_j) if self.episodic_heads else adv_j
-                advantages = advantages + hp.reward_coefs[stream.name] * adv_j
+                advantages = advantages + coefs[stream.name] * adv_j
                 all_targets.append(target_j)
         return advantages, jnp.stack(all_targets, axis=-1)
 
@@ -538,6 +589,7 @@ def make_ppo(
     env, env_params = resolve(config.env, env, env_params, config.env_options)
     validate(config, env, env_params)
     transform = transform or identity()
+    conditioning.check(config.condition, [s.name for s in transform.all_streams])
     head = action_head(config, env, env_params)
     shape = dict(
         action_size=head.output_size,

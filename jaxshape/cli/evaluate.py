@@ -1,11 +1,54 @@
-"""`jaxshape eval RUN_DIR`: the greedy return of a run's newest checkpoint."""
+"""`jaxshape eval RUN_DIR`: the greedy return of a run's newest checkpoint.
+
+A conditioned run (`train --condition NAME=LO:HI`) plays at the coefficients given with
+`--set NAME=VALUE`, each of the others at the middle of its range; the return of each
+reward stream is printed beside the task's."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from jaxshape.cli.flags import Parser, add_compile_cache_flag, configure_compile_cache
 from jaxshape.errors import ConfigError
+
+
+def parse_set(text: str) -> tuple[str, float]:
+    import argparse
+
+    name, sep, value = text.partition("=")
+    try:
+        if not (name and sep):
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE like reward_coefs.effort=0.3, got {text!r}") from None
+
+
+def conditioned_hparams(learner: Any, member_hparams: Any, given: list[tuple[str, float]]) -> tuple[Any, list[str]]:
+    """(member_hparams with the conditioned coefficients at the `--set` values, else at the
+    middle of their ranges; a line per coefficient saying which value it plays at)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxshape.sweep.spec import with_values
+
+    condition = getattr(learner.config, "condition", ())
+    ranges = {name: (lo, hi) for name, lo, hi in condition}
+    values = dict(given)
+    for name in values:
+        if name not in ranges:
+            conditioned = ", ".join(ranges) or "nothing (train with --condition NAME=LO:HI)"
+            raise ConfigError(f"--set {name}: this run is conditioned on {conditioned}")
+    lines = []
+    for name, (lo, hi) in ranges.items():
+        if name in values:
+            outside = "" if lo <= values[name] <= hi else f", outside the trained range {lo:g}:{hi:g}"
+            lines.append(f"{name} = {values[name]:g} (--set{outside})")
+        else:
+            values[name] = (lo + hi) / 2
+            lines.append(f"{name} = {values[name]:g} (the middle of {lo:g}:{hi:g}; choose with --set {name}=VALUE)")
+    new = with_values(member_hparams, values)  # a scalar at each set path: broadcast over the members
+    return jax.tree.map(lambda x, old: jnp.broadcast_to(x, old.shape), new, member_hparams), lines
 
 
 def main(argv: Sequence[str]) -> int:
@@ -17,15 +60,23 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="set_values", type=parse_set, action="append", default=[],
+                        metavar="NAME=VALUE", help="a conditioned run's reward coefficient to play at (repeatable)")
     add_compile_cache_flag(parser)
     args = parser.parse_args(argv)
     if args.episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
     configure_compile_cache(args)
     learner, member_hparams, states, _ = restore_run(args.run_dir)
+    member_hparams, lines = conditioned_hparams(learner, member_hparams, args.set_values)
+    for line in lines:
+        print(line)
     evaluate = jax.jit(jax.vmap(learner.evaluate, in_axes=(0, 0, None, None)), static_argnums=3)
     result = jax.device_get(evaluate(states, member_hparams, jax.random.PRNGKey(args.seed), args.episodes))
     per_member = ", ".join(f"{r:.1f}" for r in result["eval_return"])
     print(f"greedy return over {args.episodes} episodes per member: {per_member}")
     print(f"mean: {result['eval_return'].mean():.2f}   mean length: {result['eval_length'].mean():.1f}")
+    streams = sorted(k for k in result if k.startswith("eval_return/"))
+    if streams:
+        print("mean return per stream: " + ", ".join(f"{k.split('/', 1)[1]} {result[k].mean():.2f}" for k in streams))
     return 0

@@ -85,7 +85,9 @@ def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> li
     for name, value in vars(args).items():
         if name in stored and value is not None:
             old = stored[name]
-            same = list(value) == old if isinstance(value, tuple) else (
+            if isinstance(value, list):  # a repeatable flag's values (--condition); JSON holds them as lists
+                value = [list(v) for v in value]
+            same = list(value) == old if isinstance(value, (tuple, list)) else (
                 all(abs(v - value) <= 1e-6 * max(1.0, abs(value)) for v in old) if isinstance(old, list) else old == value)
             if not same:
                 out.append(f"{name} ({old} -> {value})")

@@ -13,6 +13,7 @@ the small libraries below, with defaults chosen from the env where one fits.
     coverage(radius=0)  visits  logdet          submodular marginal gains / the additive baseline
     normalize(stream=rnd)  clip(stream=...)  scale(stream=..., factor=...)  symlog(stream=...)
     env_terms(names=("a", "b"))                 the env's own reward terms as streams (default: all it reports)
+    effort(coef=1)                              the action cost −‖a‖² as the stream `effort` (continuous actions)
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ BUILDERS: dict[str, Callable[[str | None, dict], base.RewardTransform]] = {
     "scale": _plain("jaxshape.rewards.normalize.scale"),
     "symlog": _plain("jaxshape.rewards.normalize.symlog"),
     "env_terms": _env_terms,
+    "effort": _plain("jaxshape.rewards.terms.effort"),
 }
 
 # One spec per registered name that trains on the env beside it: the test suite trains
@@ -170,6 +172,7 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "symlog": ("symlog", "CartPole-v1"),
     # needs an env that reports info["reward_terms"] (Craftax-Classic: one term per achievement and health);
     # without the craftax extra, the same plumbing with no terms split out
+    "effort": ("effort(coef=0.01)", "Pendulum-v1"),
     "env_terms": (("env_terms", "Craftax-Classic-Symbolic-v1") if importlib.util.find_spec("craftax")
                   else ("env_terms(names=())", "CartPole-v1")),
 }

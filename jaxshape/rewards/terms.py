@@ -54,3 +54,16 @@ def term(
 
     return RewardTransform(no_state, apply_fn, no_update, streams=(Stream(name, coef, episodic, gamma),),
                            default_hparams=dict(hparams or {}), invariance=NOT_INVARIANT, name=name)
+
+
+def effort(coef: float = 1.0) -> RewardTransform:
+    """The stream `effort`, r = −‖a‖² of the env action (continuous actions): the usual
+    energy or control cost, weighted by the traced `reward_coefs["effort"]`, so its weight
+    can be swept or conditioned on (`--condition reward_coefs.effort=0:1`)."""
+
+    def cost(transition: Transition, hp: Any) -> jax.Array:
+        del hp
+        action = jnp.asarray(transition.action, jnp.float32)
+        return -jnp.sum(jnp.square(action).reshape(action.shape[0], -1), axis=-1)
+
+    return term("effort", cost, coef=coef)

@@ -99,7 +99,8 @@ def build(algo: str, config: Any, reward: str = "", reward_candidates: str = "",
     reward spec such as "count(beta=0.05)+rnd" or a file of reward candidates (the
     transform is then `rewards.select(CANDIDATES)`, the candidate chosen by the traced
     hyperparameter `reward.index`). The learner validates its config and env here,
-    before anything compiles."""
+    before anything compiles. A conditioned coefficient (`config.condition`) starts at
+    the middle of its range: the value greedy evaluation feeds unless set otherwise."""
     from jaxshape.rewards import select
     from jaxshape.rewards.spec import parse_reward_spec
 
@@ -115,7 +116,13 @@ def build(algo: str, config: Any, reward: str = "", reward_candidates: str = "",
         transform = select(candidates, names)
     elif reward:
         transform = parse_reward_spec(reward, config.env)
-    return make(config, transform=transform), default_hparams(transform, **hparam_overrides)
+    learner, hparams = make(config, transform=transform), default_hparams(transform, **hparam_overrides)
+    if condition := getattr(config, "condition", ()):  # evaluation feeds these: the middle of each range
+        from jaxshape.conditioning import middle
+
+        middles = {name: jnp.float32(value) for name, value in middle(condition).items()}
+        hparams = hparams.replace(reward_coefs={**hparams.reward_coefs, **middles})
+    return learner, hparams
 
 
 def reports_success(learner: Any, hparams: Any) -> bool:
