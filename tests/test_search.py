@@ -152,3 +152,37 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     assert not out.exists()
     with pytest.raises(ConfigError, match="not a jaxshape search folder"):
         search.resume_search(tmp_path)
+
+
+TWO_DEVICES = """
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import json, jax
+from jaxshape import cli
+assert len(jax.devices()) == 2
+tiny = {tiny!r}
+out = {out!r}
+odd = cli.main(["search", *tiny, "--param", "gamma=0.9:0.99", "--strategy", "snes", "--population", "3",
+                "--out", out + "/odd"])
+es = cli.main(["search", *tiny, "--param", "gamma=0.9:0.99", "--population", "4", "--generations", "2",
+               "--out", out + "/es"])
+pbt = cli.main(["sweep", *tiny, "--grid", "learning_rate=1e-4,1e-3,1e-2,3e-2", "--pbt", "--out", out + "/pbt"])
+print("RESULT" + json.dumps([odd, es, pbt]))
+"""
+
+
+def test_population_and_pbt_are_sharded_over_two_devices(tmp_path):
+    """With 2 (forced) CPU devices: a population that does not split evenly is one line,
+    exit 2; an ES generation and a PBT sweep run their members sharded (the PBT step's
+    output goes back onto the members sharding the compiled chunk expects)."""
+    import subprocess
+    import sys
+
+    code = TWO_DEVICES.format(tiny=TINY, out=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.split("RESULT", 1)[1]) == [2, 0, 0]
+    assert "cannot be split evenly over 2 devices" in done.stderr
+    assert len((tmp_path / "es" / "generations.jsonl").read_text().splitlines()) == 2
+    assert (tmp_path / "pbt" / "pbt_events.jsonl").read_text().strip()
+    assert json.loads((tmp_path / "pbt" / "sweep.json").read_text())["devices_per_process"] == 2
