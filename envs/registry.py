@@ -81,7 +81,7 @@ def list_envs() -> list[str]:
     return sorted(_NATIVE) + _gymnax_names() + _brax_names() + families
 
 
-def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
+def make(name: str, /, **kwargs: Any) -> tuple[Any, Any]:
     """Build an environment by name and return `(env, default_params)`.
 
     Raises `UnknownEnvError` listing the closest names when `name` is unknown.
