@@ -7,7 +7,11 @@ update."""
 
 import hashlib
 import json
+import os
 import shutil
+import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -132,6 +136,29 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(tmp_path, capsy
     assert lines[0].startswith("jaxshape: training stopped: cannot write the checkpoint of update 2")
     assert (out / "checkpoints").read_text().startswith("a file")
     assert json.loads((out / "config.json").read_text())["checkpoint_format"] == CHECKPOINT_FORMAT
+
+
+def test_a_resumed_run_whose_checkpoint_cannot_be_written_keeps_the_earlier_ones(run, tmp_path):
+    """A real write failure, even for root: files may not grow past 4096 bytes (orbax's
+    checkpoint metadata is about 5000), in a process of its own (`ulimit -f`; an ignored
+    SIGXFSZ makes the write fail with EFBIG instead of killing the process)."""
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash for ulimit")
+    stopped = copy(run, tmp_path)
+    (stopped / "summary.json").unlink()
+    for update in ("4", "6"):  # as if stopped after update 2
+        shutil.rmtree(stopped / "checkpoints" / update)
+    earlier = snapshot(stopped / "checkpoints" / "2")
+    metrics = (stopped / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}  # no cache entries to write
+    command = (f"ulimit -f 4; trap '' XFSZ; exec {shlex.quote(sys.executable)} -m jaxshape train "
+               f"--resume {shlex.quote(str(stopped))} --no-progress --no-compile-cache")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=600)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("jaxshape: training stopped: cannot write the checkpoint of update 4")
+    assert snapshot(stopped / "checkpoints" / "2") == earlier
+    assert (stopped / "metrics.jsonl").read_bytes().splitlines(keepends=True)[:2] == metrics[:2]
 
 
 def test_a_diverging_run_stops_with_one_line_and_no_bad_checkpoint(tmp_path, capsys):

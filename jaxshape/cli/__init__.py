@@ -13,6 +13,7 @@ prints one line and exits 1, leaving its earlier checkpoints and logs as they we
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import warnings
 from typing import Sequence
@@ -31,9 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: jaxshape {train,eval,plot,sweep} ...   (jaxshape <command> --help for its flags)")
         return 0 if argv else EXIT_BAD_INPUT
     command, rest = argv[0], argv[1:]
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
-        return _run(command, rest)
+    absl = logging.getLogger("absl")  # orbax logs a failed read or write with its traceback: the line says it
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return _run(command, rest)
+    finally:
+        absl.setLevel(level)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
