@@ -82,6 +82,24 @@ class JobOptions:
                 bound = "0 or more" if low == 0 else "a positive integer"
                 raise ConfigError(f"--{field.name.replace('_', '-')} must be {bound}, got {value}")
 
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> "JobOptions":
+        """Options from a spec file's table: an unknown name or a value of the wrong type is
+        one line (a ConfigError), like a bad flag."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(map(str, settings)) - set(fields)):
+            raise ConfigError(f"unknown job option(s) {', '.join(unknown)}: choose from {', '.join(fields)}")
+        defaults = cls()
+        for name, value in settings.items():
+            default = getattr(defaults, name)
+            kind = fields[name].metadata.get("type", type(default))
+            numbers = (int, float) if kind is float else kind
+            if not (isinstance(value, numbers) and (kind is bool) == isinstance(value, bool)) and not (
+                    value is None and default is None):
+                raise ConfigError(f"job option {name} must be {'true or false' if kind is bool else 'a number'}"
+                                  f"{' (integer)' if kind is int else ''}, got {value!r:.60}")
+        return cls(**settings)
+
     def chunk_size(self, num_updates: int) -> int:
         return self.chunk_updates or -(-num_updates // DEFAULT_CHUNKS)
 

@@ -66,6 +66,10 @@ def spec_from_dict(payload: dict) -> SweepSpec:
         _check_type(key, value)
         if value is None:  # null (JSON) counts as left out
             del payload[key]
+    if payload.get("options"):
+        from jaxshape.run.job import JobOptions
+
+        JobOptions.from_dict(payload["options"])
     config = dict(payload.pop("config", {}) or {})
     if "env" in payload:
         config["env"] = payload.pop("env")
