@@ -72,8 +72,8 @@ def test_a_folder_of_the_previous_format_is_refused_untouched(run, tmp_path, cap
     before = snapshot(old)
     status, lines = jaxshape(capsys, "train", "--resume", str(old), "--no-progress")
     assert status == 2 and len(lines) == 1, lines
-    assert f"checkpoint format 1; this jaxshape" in lines[0] and f"reads format {CHECKPOINT_FORMAT}" in lines[0]
-    assert "before format versions" in lines[0] and "--out" in lines[0]
+    assert "written by a jaxshape release from before format versions in checkpoint format 1" in lines[0]
+    assert f"which reads format {CHECKPOINT_FORMAT} only" in lines[0] and "--out" in lines[0]
     assert snapshot(old) == before
 
 
@@ -84,7 +84,7 @@ def test_a_checkpoint_naming_another_format_is_refused_not_set_aside(run, tmp_pa
     (other / "summary.json").unlink()
     before = snapshot(other)
     status, lines = jaxshape(capsys, "train", "--resume", str(other), "--no-progress")
-    assert status == 2 and len(lines) == 1 and "jaxshape 9.9 in checkpoint format 3" in lines[0], lines
+    assert status == 2 and len(lines) == 1 and "written by jaxshape 9.9 in checkpoint format 3" in lines[0], lines
     assert snapshot(other) == before and not (other / "damaged_checkpoints").exists()
 
 

@@ -75,11 +75,12 @@ def check_format(run_dir: str | pathlib.Path, saved: dict[str, Any]) -> None:
     format, or none (the previous release wrote none), before anything is built or moved."""
     found = saved.get("checkpoint_format", 1)
     if found != CHECKPOINT_FORMAT:
-        writer = saved.get("jaxshape_version") or "a jaxshape release before format versions"
+        version = saved.get("jaxshape_version")
+        writer = f"jaxshape {version}" if version else "a jaxshape release from before format versions"
         raise FormatMismatch(
-            f"{run_dir} was written by jaxshape {writer} in checkpoint format {found}; this jaxshape "
-            f"{jaxshape_version()} reads format {CHECKPOINT_FORMAT} only: finish the run with the release that "
-            f"wrote it, or start a new run with --out (nothing in {run_dir} was changed)")
+            f"{run_dir} was written by {writer} in checkpoint format {found}; this is jaxshape "
+            f"{jaxshape_version()}, which reads format {CHECKPOINT_FORMAT} only: finish the run with the release "
+            f"that wrote it, or start a new run with --out (nothing in {run_dir} was changed)")
 
 
 def _stored(tree: Any) -> dict[str, Any]:
