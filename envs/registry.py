@@ -11,7 +11,9 @@ Names:
 Options (`make(name, max_steps_in_episode=200)`, or `resolve(name, options=
 "max_steps_in_episode=200")` as a config's `env_options`): a field of the env's params
 (gymnax's `max_steps_in_episode`, craftax's `max_timesteps`) is set there; any other
-option goes to the env's constructor (brax's and Playground's `episode_length`).
+option goes to the env's constructor (brax's and Playground's `episode_length`). Each
+option is checked against its domain first (`jaxshape.envs.options`): one line, not a
+silently broken env.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import difflib
 from typing import Any, Callable
 
 from jaxshape.errors import ConfigError
+from jaxshape.envs.options import check_option
 from jaxshape.keyvalues import parse_key_values
 
 ENV_OPTIONS_HELP = ("env options, key=value,...: a field of the env's params (max_steps_in_episode=200) or an "
@@ -78,7 +81,7 @@ def list_envs() -> list[str]:
     return sorted(_NATIVE) + _gymnax_names() + _brax_names() + families
 
 
-def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
+def make(name: str, /, **kwargs: Any) -> tuple[Any, Any]:
     """Build an environment by name and return `(env, default_params)`.
 
     Raises `UnknownEnvError` listing the closest names when `name` is unknown.
@@ -94,6 +97,8 @@ def make(name: str, **kwargs: Any) -> tuple[Any, Any]:
 
         return _with_params(name, lambda **rest: gymnax.make(name, **rest), kwargs)
     if (family := _family_of(name)) is not None:
+        for key, value in kwargs.items():  # no params to read types from: the names decide
+            check_option(name, key, value)
         return _own_params(family.make(name, **kwargs))  # the adapters place their options themselves
     close = difflib.get_close_matches(name, list_envs(), n=5, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "see jaxshape.envs.list_envs()"
@@ -113,6 +118,8 @@ def _with_params(name: str, build: Callable[..., tuple[Any, Any]], options: dict
     there; an option that is neither is one line listing what the env takes."""
     env, params = build()
     fields = _param_fields(params)
+    for key, value in options.items():
+        check_option(name, key, value, *([getattr(params, key)] if key in fields else []))
     constructor = {k: v for k, v in options.items() if k not in fields}
     if constructor:
         try:

@@ -17,7 +17,7 @@ def literal(text: str) -> Any:
     that, the bare word as a string."""
     try:
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {[]: 1}
         return text.strip()
     return tuple(value) if isinstance(value, list) else value
 

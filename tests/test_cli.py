@@ -64,6 +64,7 @@ def test_eval_episodes_0_trains_without_evaluating(tmp_path):
         (["--env", "brax/hoper"], "did you mean brax/hopper"),
         (["--env-options", "max_steps=9"], "takes no option max_steps: its params are max_steps_in_episode"),
         (["--env-options", "max_steps_in_episode"], "write key=value"),
+        (["--env-options", "max_steps_in_episode=-5"], "max_steps_in_episode=-5 for CartPole-v1 is out of its domain"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, fix, tmp_path):

@@ -73,3 +73,42 @@ def test_cli_records_the_options_and_resume_rebuilds_the_same_env(tmp_path):
 
     learner = builder.build_learner("ppo", saved["config"], saved["reward"])
     assert learner.env_params.max_steps_in_episode == 6  # what --resume rebuilds
+
+
+@pytest.mark.parametrize("env, option, value, allowed", [
+    ("CartPole-v1", "max_steps_in_episode", -5, "a positive integer"),
+    ("CartPole-v1", "max_steps_in_episode", 0, "a positive integer"),
+    ("CartPole-v1", "max_steps_in_episode", 7.5, "a positive integer"),
+    ("CartPole-v1", "max_steps_in_episode", "long", "a positive integer"),
+    ("CartPole-v1", "max_steps_in_episode", True, "a positive integer"),
+    ("CartPole-v1", "max_steps_in_episode", 2**40, "below 2**31"),
+    ("CartPole-v1", "gravity", float("nan"), "a finite number"),
+    ("CartPole-v1", "gravity", "strong", "a finite number"),
+    ("CartPole-v1", "length", -0.5, "a finite positive number"),
+    ("CartPole-v1", "tau", 0.0, "a finite positive number"),
+    ("DeepSea-bsuite", "deterministic", 1, "True or False"),
+    ("brax/inverted_pendulum", "episode_length", -1, "a positive integer"),
+])
+def test_an_option_outside_its_domain_is_one_line_naming_it(env, option, value, allowed):
+    with pytest.raises(ConfigError) as err:
+        make(env, **{option: value})
+    message = str(err.value)
+    assert "\n" not in message and f"env option {option}={value!r} for {env}" in message and allowed in message
+
+
+def test_every_gymnax_and_native_default_lies_in_its_domain():
+    """The rules reject no env's own settings (an option equal to the default is accepted)."""
+    import dataclasses
+
+    import gymnax
+
+    from jaxshape.envs.registry import _NATIVE
+
+    for name in [*gymnax.registered_envs, *_NATIVE]:
+        if name == "MNISTBandit-bsuite":  # downloads MNIST
+            continue
+        _, params = make(name)
+        scalars = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
+                   if isinstance(getattr(params, f.name), (bool, int, float))}
+        _, again = make(name, **scalars)
+        assert {k: getattr(again, k) for k in scalars} == scalars, name

@@ -70,6 +70,20 @@ def test_cli_bad_input_exits_2_without_traceback(capsys, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_spec_file_of_wrong_types_or_unknown_options_exits_2_in_one_line(capsys, tmp_path):
+    """Found by tests/test_fuzz_inputs.py: these were tracebacks (int("x"), JobOptions(bogus=1))."""
+    for text, match in (('seed = "x"\n[grid]\ngamma = [0.9]', "sweep key seed must be an integer"),
+                        ('grid = [1]', "sweep key grid must be a table"),
+                        ('[grid]\ngamma = [0.9]\n[options]\nbogus = 1', "unknown job option(s) bogus"),
+                        ('[grid]\ngamma = [0.9]\n[options]\neval_every = "often"', "job option eval_every must be")):
+        spec = tmp_path / "sweep.toml"
+        spec.write_text(text)
+        assert cli.main(["sweep", *TINY, "--config", str(spec), "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err
+        assert match in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "lr"

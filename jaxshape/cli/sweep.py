@@ -143,7 +143,7 @@ def build_spec(args: argparse.Namespace):
         raise ConfigError(f"--max-batch must be a positive integer, got {payload['max_batch']}")
     options = {**payload.get("options", {}), **given(args, JobOptions)}
     options.pop("progress", None)  # how this process shows the run, not part of the sweep
-    JobOptions(**options)  # bad values are one line now, before anything compiles
+    JobOptions.from_dict(options)  # bad names and values are one line now, before anything compiles
     payload["options"] = options
     return sweep.spec_from_dict(payload)
 

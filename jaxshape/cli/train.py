@@ -28,6 +28,9 @@ def parser(algo: str) -> argparse.ArgumentParser:
     run.add_argument("--num-seeds", type=int, default=1, help="seeds trained in one vmapped call (default: 1)")
     run.add_argument("--out", default=None, help="run folder (default: runs/<env>-<algo>-<time>)")
     run.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue RUN_DIR from its last checkpoint")
+    run.add_argument("--restart", action="store_true",
+                     help="with --resume: train RUN_DIR again from update 0 with its saved settings (its checkpoints "
+                          "move to discarded_checkpoints/), e.g. when none of them is readable")
     run.add_argument("--preset", default=None, metavar="NAME",
                      help=f"start from named settings; flags override them ({presets.describe()})")
     run.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC",
@@ -55,9 +58,12 @@ def main(argv: Sequence[str]) -> int:
     pre = Parser(prog="jaxshape train", add_help=False)
     pre.add_argument("--algo", default="ppo")
     pre.add_argument("--resume", default=None)
+    pre.add_argument("--restart", action="store_true")
     known = pre.parse_known_args(argv)[0]
     if known.resume:
         return resume(known.resume, argv)
+    if known.restart:
+        raise ConfigError("--restart trains an existing run folder again: give it with --resume RUN_DIR")
     builder.get(known.algo)
     args = parser(known.algo).parse_args(argv)
     config_cls, hparams_cls, _, _ = builder.builders(args.algo)
@@ -108,15 +114,17 @@ def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> li
 def resume(run_dir: str, argv: Sequence[str]) -> int:
     """`train --resume RUN_DIR`: refuse flags that differ from the run's saved settings."""
     from jaxshape.run import job
+    from jaxshape.run.checkpoints import check_format
     from jaxshape.run.logs import read_config
 
     saved = read_config(run_dir)
+    check_format(run_dir, saved)  # before its settings are read as this release's
     args = parser(saved["algo"]).parse_args(argv)
     if differing := _differing(args, argv, saved):
         raise ConfigError(f"cannot resume {run_dir} with different settings: {', '.join(differing)}; "
                           "drop those flags, or start a new run with --out")
     configure_compile_cache(args)
-    summary = job.resume(run_dir, progress=args.progress is not False)
+    summary = job.resume(run_dir, progress=args.progress is not False, restart=args.restart)
     print_summary(summary)
     return 0
 

@@ -196,8 +196,11 @@ def parse_reward_spec(spec: str, env_name: str | None = None) -> base.RewardTran
             raise ConfigError(f"unknown reward transform {name!r}: choose from {', '.join(sorted(BUILDERS))}")
         try:
             transforms.append(BUILDERS[name](env_name, _arguments(term, body)))
-        except TypeError as err:  # an argument the transform does not take
-            raise ConfigError(f"reward term {term!r}: {err}") from None
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as err:  # an argument the transform does not take, or a bad value
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"reward term {term!r}: {reason}") from None
     if not transforms:
         raise ConfigError(f"empty reward spec {spec!r}: name at least one of {', '.join(sorted(BUILDERS))}")
     from jaxshape.rewards.combine import chain

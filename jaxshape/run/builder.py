@@ -76,8 +76,9 @@ def load_candidates(path: str) -> tuple[list[str], list[Any]]:
         raise ConfigError(f"reward candidates file {path} does not exist; give a .py file that defines CANDIDATES")
     try:
         namespace = runpy.run_path(str(path))
-    except Exception as err:  # the user's file: report it in one line
-        raise ConfigError(f"cannot run {path}: {type(err).__name__}: {err}") from None
+    except (Exception, SystemExit) as err:  # the user's file (even one that calls sys.exit): one line
+        reason = str(err).splitlines()[0] if str(err) else "no message"
+        raise ConfigError(f"cannot run {path}: {type(err).__name__}: {reason}") from None
     candidates = namespace.get("CANDIDATES")
     if isinstance(candidates, dict):
         names, transforms = list(candidates), list(candidates.values())

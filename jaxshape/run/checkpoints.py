@@ -14,12 +14,22 @@ the checkpoints already on disk are untouched.
 Orbax writes each checkpoint into a temporary folder and renames it when complete, so a
 process killed mid-write leaves only complete checkpoints behind. A checkpoint that is
 complete but unreadable (a damaged file) is moved to `damaged_checkpoints/` on restore,
-with a warning, and the one before is used. The last `keep` checkpoints are kept.
+with a warning, and the one before is used; when none is readable, restore raises
+`CheckpointsUnreadable` and moves nothing (starting over is the user's choice). The last
+`keep` checkpoints are kept.
+
+Format: `CHECKPOINT_FORMAT` names the layout above. The run's config.json records it (see
+`format_record`) and each checkpoint carries it in `jaxshape.json`; a checkpoint that
+names another format is refused with `FormatMismatch` rather than judged damaged.
+Format 1 (jaxshape before the flat leaf dict) stored the state pytree itself and has no
+reader here: its state layout is that of learners which have changed since.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import importlib.metadata
+import json
 import pathlib
 import shutil
 import warnings
@@ -29,11 +39,48 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxshape.errors import ConfigError
 from jaxshape.pytree import host_zeros, is_key, key_impl, leaf_names
+
+CHECKPOINT_FORMAT = 2  # 2: a flat {leaf path: array} dict; 1: the state pytree as is (no reader)
+FORMAT_FILE = "jaxshape.json"  # beside orbax's files in each checkpoint folder
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be written; the message names the leaf."""
+
+
+class CheckpointsUnreadable(RuntimeError):
+    """Every checkpoint of a run failed to restore; nothing was moved or restarted."""
+
+
+class FormatMismatch(ConfigError):
+    """The run folder was written in another checkpoint format than this jaxshape reads."""
+
+
+def jaxshape_version() -> str:
+    try:
+        return importlib.metadata.version("jaxshape")
+    except importlib.metadata.PackageNotFoundError:  # a source tree without an install
+        return "unknown"
+
+
+def format_record() -> dict[str, Any]:
+    """What a run folder records of the writer: its checkpoint format and jaxshape version."""
+    return {"checkpoint_format": CHECKPOINT_FORMAT, "jaxshape_version": jaxshape_version()}
+
+
+def check_format(run_dir: str | pathlib.Path, saved: dict[str, Any]) -> None:
+    """Refuse (one line, `FormatMismatch`) a run whose config.json names another checkpoint
+    format, or none (the previous release wrote none), before anything is built or moved."""
+    found = saved.get("checkpoint_format", 1)
+    if found != CHECKPOINT_FORMAT:
+        version = saved.get("jaxshape_version")
+        writer = f"jaxshape {version}" if version else "a jaxshape release from before format versions"
+        raise FormatMismatch(
+            f"{run_dir} was written by {writer} in checkpoint format {found}; this is jaxshape "
+            f"{jaxshape_version()}, which reads format {CHECKPOINT_FORMAT} only: finish the run with the release "
+            f"that wrote it, or start a new run with --out (nothing in {run_dir} was changed)")
 
 
 def _stored(tree: Any) -> dict[str, Any]:
@@ -98,6 +145,7 @@ class Checkpoints:
     def _write(self, update: int, host_state: dict[str, Any]) -> None:
         try:
             self._manager.save(update, args=ocp.args.StandardSave(host_state))
+            (self.directory / str(update) / FORMAT_FILE).write_text(json.dumps(format_record()) + "\n")
         except Exception as err:  # one line, naming the leaf when orbax's message does
             culprit = next((name for name in host_state if name in str(err)), None)
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -119,22 +167,61 @@ class Checkpoints:
         self._manager.reload()
         return sorted(self._manager.all_steps())
 
+    def _check_format(self, update: int) -> None:
+        path = self.directory / str(update) / FORMAT_FILE
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # killed between orbax's rename and this file: config.json vouches
+            return
+        if isinstance(record, dict) and record.get("checkpoint_format") != CHECKPOINT_FORMAT:
+            check_format(self.directory, record)  # raises, naming both versions
+
     def restore(self, abstract_state: Any) -> tuple[int, Any] | None:
-        """The newest readable checkpoint as (update, state), or None if there is none."""
+        """The newest readable checkpoint as (update, state), or None if there is none.
+
+        A damaged checkpoint is moved aside and the one before is used; when every one is
+        unreadable, `CheckpointsUnreadable` is raised and all of them stay where they are."""
         abstract = _abstract_stored(abstract_state)
-        for update in reversed(self.updates()):
+        updates = self.updates()
+        for update in updates:
+            self._check_format(update)
+        failures = []
+        for update in reversed(updates):
             try:
                 stored = self._manager.restore(update, args=ocp.args.StandardRestore(abstract))
-            except Exception as err:  # a damaged checkpoint: set it aside, fall back to the one before
-                aside = self.directory.parent / "damaged_checkpoints" / str(update)
-                aside.parent.mkdir(exist_ok=True)
-                shutil.move(str(self.directory / str(update)), aside)
-                self._manager.reload()
-                warnings.warn(f"checkpoint at update {update} is unreadable ({type(err).__name__}); "
-                              f"moved it to {aside} and fell back to the previous one", stacklevel=2)
+            except Exception as err:  # noqa: BLE001 - judged below, once every checkpoint was tried
+                failures.append((update, err))
                 continue
+            for bad, err in failures:  # damaged ones newer than this: set them aside
+                self._set_aside(bad, err)
             return update, _rebuild(abstract_state, stored)
+        if failures:
+            update, err = failures[0]
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            raise CheckpointsUnreadable(
+                f"none of the {len(failures)} checkpoints in {self.directory} is readable (update {update}: "
+                f"{type(err).__name__}: {reason}); nothing was moved or restarted: resume with --restart to "
+                "train this run again from update 0")
         return None
+
+    def _set_aside(self, update: int, err: Exception) -> None:
+        aside = self.directory.parent / "damaged_checkpoints" / str(update)
+        aside.parent.mkdir(exist_ok=True)
+        shutil.move(str(self.directory / str(update)), aside)
+        self._manager.reload()
+        warnings.warn(f"checkpoint at update {update} is unreadable ({type(err).__name__}); "
+                      f"moved it to {aside} and fell back to the previous one", stacklevel=3)
+
+    def discard_all(self) -> None:
+        """Move every checkpoint to `discarded_checkpoints/<update>` (an explicit restart)."""
+        aside = self.directory.parent / "discarded_checkpoints"
+        for update in self.updates():
+            aside.mkdir(exist_ok=True)
+            target = aside / str(update)
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.move(str(self.directory / str(update)), target)
+        self._manager.reload()
 
     def close(self) -> None:
         try:

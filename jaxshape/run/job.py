@@ -9,10 +9,13 @@ that work for chunk i while the device already runs chunk i+1 (JAX dispatches
 asynchronously; metrics are fetched one chunk late), so bookkeeping costs the device
 little. `resume(run_dir)` restores the newest readable checkpoint and
 continues; on CPU the resumed run ends bitwise equal to an uninterrupted one
-(tests/test_job.py).
+(tests/test_job.py). A folder in another checkpoint format is refused before anything is
+built, a run whose every checkpoint is unreadable stops without touching anything, and
+`resume(run_dir, restart=True)` is the explicit way to train it again from update 0.
 
 The run folder:
-    config.json          everything needed to rebuild and resume the run
+    config.json          everything needed to rebuild and resume the run, with the
+                         checkpoint format and jaxshape version that wrote it
     metrics.jsonl        one line per update (means over members and per-member lists)
     summary.json         final returns, steps/s (run only), compile seconds
     checkpoints/<update> orbax checkpoints (the last `keep_checkpoints`)
@@ -36,7 +39,7 @@ from tqdm.auto import tqdm
 
 from jaxshape.errors import ConfigError
 from jaxshape.run import builder
-from jaxshape.run.checkpoints import Checkpoints
+from jaxshape.run.checkpoints import Checkpoints, check_format, format_record
 from jaxshape.run.driver import Driver, envs_mesh
 from jaxshape.run.logs import RunLog, read_config
 
@@ -97,6 +100,24 @@ class JobOptions:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
                 bound = "0 or more" if low == 0 else "a positive integer"
                 raise ConfigError(f"--{field.name.replace('_', '-')} must be {bound}, got {value}")
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> "JobOptions":
+        """Options from a spec file's table: an unknown name or a value of the wrong type is
+        one line (a ConfigError), like a bad flag."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(map(str, settings)) - set(fields)):
+            raise ConfigError(f"unknown job option(s) {', '.join(unknown)}: choose from {', '.join(fields)}")
+        defaults = cls()
+        for name, value in settings.items():
+            default = getattr(defaults, name)
+            kind = fields[name].metadata.get("type", type(default))
+            numbers = (int, float) if kind is float else kind
+            if not (isinstance(value, numbers) and (kind is bool) == isinstance(value, bool)) and not (
+                    value is None and default is None):
+                raise ConfigError(f"job option {name} must be {'true or false' if kind is bool else 'a number'}"
+                                  f"{' (integer)' if kind is int else ''}, got {value!r:.60}")
+        return cls(**settings)
 
     def chunk_size(self, num_updates: int) -> int:
         return self.chunk_updates or -(-num_updates // DEFAULT_CHUNKS)
@@ -314,6 +335,7 @@ def train(
         "options": dataclasses.asdict(options),
         "chunk_updates": job.driver.chunk_size,
         "jax_version": jax.__version__,
+        **format_record(),
         "device": str(jax.devices()[0]),
         **(extra_config or {}),
     })
@@ -321,13 +343,18 @@ def train(
 
 
 def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = True,
-           driver: Driver | None = None, boundary: Boundary | None = None) -> dict[str, Any]:
-    """Continue a run from its newest readable checkpoint (a fresh start if it has none).
+           driver: Driver | None = None, restart: bool = False, boundary: Boundary | None = None) -> dict[str, Any]:
+    """Continue a run from its newest readable checkpoint (from update 0 if it has none).
 
+    A run folder written in another checkpoint format raises `FormatMismatch` (a
+    ConfigError) before anything is built; one whose every checkpoint is unreadable
+    raises `CheckpointsUnreadable` and nothing is moved or rewritten. `restart=True`
+    moves its checkpoints to `discarded_checkpoints/` and trains it again from update 0.
     `learner` rebuilds from config.json by default; pass one for runs whose reward
     transform was built in Python rather than from a reward spec."""
     run_dir = pathlib.Path(run_dir)
     saved = read_config(run_dir)
+    check_format(run_dir, saved)
     algo = saved["algo"]
     learner = learner or builder.build_learner(algo, saved["config"], saved.get("reward", ""),
                                                saved.get("reward_candidates", ""))
@@ -337,8 +364,16 @@ def resume(run_dir: str | pathlib.Path, learner: Any = None, progress: bool = Tr
               boundary)
     compile_seconds = job.compile()
 
-    abstract = job.checkpoint_payload(job.driver.state_shape(job.keys, job.member_hparams), job.member_hparams)
-    restored = job.checkpoints.restore(abstract)
+    if restart:
+        job.checkpoints.discard_all()
+        restored = None
+    else:
+        abstract = job.checkpoint_payload(job.driver.state_shape(job.keys, job.member_hparams), job.member_hparams)
+        try:
+            restored = job.checkpoints.restore(abstract)
+        except BaseException:
+            job.checkpoints.close()
+            raise
     start_update, state = restored if restored is not None else (0, None)
     if boundary is not None:
         if restored is not None:

@@ -104,13 +104,23 @@ class RunLog:
         self._open_tensorboard(purge_step=None)
 
     def reopen(self, keep_through_step: int) -> None:
-        """Continue a run: drop log lines after `keep_through_step` (they are redone)."""
-        records = read_metrics(self.dir) if self.metrics_path.exists() else []
-        kept = [r for r in records if r["step"] <= keep_through_step]
-        tmp = self.dir / ".metrics.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        tmp.replace(self.metrics_path)
-        self.last = kept[-1] if kept else None
+        """Continue a run: the lines through `keep_through_step` stay byte for byte; only
+        those after it (they are redone) and a torn last line are dropped."""
+        lines = self.metrics_path.read_bytes().splitlines(keepends=True) if self.metrics_path.exists() else []
+        kept, self.last = [], None
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut short by a kill: it is redone
+                break
+            if not line.endswith(b"\n") or record["step"] > keep_through_step:
+                break
+            kept.append(line)
+            self.last = record
+        if len(kept) < len(lines):
+            tmp = self.dir / ".metrics.jsonl.tmp"
+            tmp.write_bytes(b"".join(kept))
+            tmp.replace(self.metrics_path)
         (self.dir / "summary.json").unlink(missing_ok=True)
         self._open_tensorboard(purge_step=keep_through_step + 1)
 

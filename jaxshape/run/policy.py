@@ -19,10 +19,11 @@ from jaxshape.errors import ConfigError
 def restore_run(run_dir: str | pathlib.Path) -> tuple[Any, Any, Any, dict]:
     """(learner, member_hparams, state of every member, saved config) of a run folder."""
     from jaxshape.run import builder
-    from jaxshape.run.checkpoints import Checkpoints
+    from jaxshape.run.checkpoints import Checkpoints, check_format
     from jaxshape.run.logs import read_config
 
     saved = read_config(run_dir)
+    check_format(run_dir, saved)
     learner = builder.build_learner(saved["algo"], saved["config"], saved.get("reward", ""),
                                     saved.get("reward_candidates", ""))
     member_hparams = builder.hparams_from_json(saved["algo"], saved["hparams"])

@@ -40,10 +40,7 @@ from jaxshape.sweep.spec import RANK_KEYS, SweepSpec, configurations, spec_from_
 
 
 def _options(spec: SweepSpec) -> job.JobOptions:
-    fields = {f.name for f in dataclasses.fields(job.JobOptions)}
-    if unknown := sorted(set(spec.options) - fields):
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)}: choose from {', '.join(sorted(fields))}")
-    return job.JobOptions(**{"plot": False, "eval_every": 0, **spec.options})
+    return job.JobOptions.from_dict({"plot": False, "eval_every": 0, **spec.options})
 
 
 def _build(spec: SweepSpec) -> tuple[Any, Any]:

@@ -57,15 +57,26 @@ def spec_from_dict(payload: dict) -> SweepSpec:
     "reward", "grid", "random": {..., "num_samples": N}, "seeds": S | [..], "seed",
     "max_batch", ...}`. A preset given by name is applied under `config`, `hparams` and
     the search's axes; one given as a record (a sweep.json's) is already applied."""
+    if not isinstance(payload, dict):
+        raise ConfigError(f"a sweep spec is a table of key = value, got {_shown(payload)}")
     payload = dict(payload)
     known = {f.name for f in dataclasses.fields(SweepSpec)} | {"env", "seed"}
-    if unknown := sorted(set(payload) - known):
+    if unknown := sorted(set(map(str, payload)) - known):
         raise ConfigError(f"unknown sweep key(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
+    for key, value in list(payload.items()):
+        _check_type(key, value)
+        if value is None:  # null (JSON) counts as left out
+            del payload[key]
+    if payload.get("options"):
+        from jaxshape.run.job import JobOptions
+
+        JobOptions.from_dict(payload["options"])
     config = dict(payload.pop("config", {}) or {})
     if "env" in payload:
         config["env"] = payload.pop("env")
     random = dict(payload.pop("random", {}) or {})
-    num_samples = int(random.pop("num_samples", payload.pop("num_samples", 0)) or 0)
+    num_samples = random.pop("num_samples", payload.pop("num_samples", 0)) or 0
+    _check_type("num_samples", num_samples)
     hparams = dict(payload.pop("hparams", {}) or {})
     preset = payload.pop("preset", None) or {}
     if isinstance(preset, str):
@@ -77,7 +88,7 @@ def spec_from_dict(payload: dict) -> SweepSpec:
     if hparams:
         _check_hparams(payload.get("algo", "ppo"), hparams)
     seeds = payload.pop("seeds", 1)
-    base = int(payload.pop("seed", 0))
+    base = payload.pop("seed", 0) or 0
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds <= 0:
             raise ConfigError(f"seeds must be a positive count or a list of seeds, got {seeds}")
@@ -88,6 +99,28 @@ def spec_from_dict(payload: dict) -> SweepSpec:
         raise ConfigError(f"seeds must be a positive count or a non-empty list of integers, got {seeds!r}")
     return SweepSpec(config=config, hparams=hparams, preset=preset, random=random, num_samples=num_samples,
                      seeds=seeds, **payload)
+
+
+_TYPES = {  # what each key of the JSON/TOML form holds (None: left out)
+    "config": (dict, "a table"), "hparams": (dict, "a table"), "grid": (dict, "a table of name = [values]"),
+    "random": (dict, "a table of name = {distribution = [...]}"), "options": (dict, "a table"),
+    "preset": ((str, dict), "a preset name"), "algo": (str, "a name"), "env": (str, "an env name"),
+    "reward": (str, "a reward spec"), "reward_candidates": (str, "a file path"), "fitness": (str, "a name"),
+    "rank_by": (str, "a name"), "seed": (int, "an integer"), "search_seed": (int, "an integer"),
+    "num_samples": (int, "an integer"), "max_batch": (int, "a positive integer"),
+}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_type(key: str, value: Any) -> None:
+    """One line for a key whose value has the wrong type (before anything reads it)."""
+    kinds, what = _TYPES.get(key, (object, ""))
+    if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and kinds is int)):
+        raise ConfigError(f"sweep key {key} must be {what}, got {_shown(value)}")
 
 
 def _check_hparams(algo: str, hparams: dict) -> None:
