@@ -222,7 +222,8 @@ class Job:
             self._last_checkpoint = now
         if self._evaluation_due(done):
             metrics = _with_evaluation(metrics, jax.device_get(evaluation))
-        records = self.log.append(metrics, None if self.boundary is None else _hparams_by_name(hparams))
+        changing = self.boundary is not None and self.options.logger == "wandb"  # PBT's hparams, for W&B
+        records = self.log.append(metrics, _hparams_by_name(hparams) if changing else None)
         bar.update(records[-1]["step"] - bar.n)
         ret = records[-1]["episode_return"]
         bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return n/a")
