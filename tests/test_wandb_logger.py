@@ -27,12 +27,16 @@ TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), 
         "--checkpoint-seconds", "0", "--eval-episodes", "0"]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+@pytest.fixture(scope="module", autouse=True)
+def offline(tmp_path_factory):
+    """W&B offline, quiet, and with its own folders in a temporary one (no network, nothing in ~)."""
+    home = tmp_path_factory.mktemp("wandb-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "offline")
+        mp.setenv("WANDB_SILENT", "true")
+        for name in ("CONFIG", "CACHE", "DATA", "ARTIFACT"):
+            mp.setenv(f"WANDB_{name}_DIR", str(home / name.lower()))
+        yield
 
 
 def _records(path):
@@ -82,12 +86,9 @@ def _train(out):
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANDB_MODE", "offline")
-        mp.setenv("WANDB_SILENT", "true")
-        out = tmp_path_factory.mktemp("wandb") / "lr_pair"
-        _train(out)
+def tracked(offline, tmp_path_factory):
+    out = tmp_path_factory.mktemp("wandb") / "lr_pair"
+    _train(out)
     return out
 
 
