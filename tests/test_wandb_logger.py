@@ -61,7 +61,8 @@ def _records(path):
 
 
 def offline_runs(run_dir):
-    """[{id, group, name, job_type, config, history: {step: {key: value}}}], one per offline run folder."""
+    """[{id, group, name, job_type, config, history: {step: {key: value}}, exit_code}], one per
+    offline run folder."""
     runs = []
     for folder in sorted((run_dir / "wandb").glob("offline-run-*")):
         (path,) = folder.glob("*.wandb")
@@ -72,6 +73,8 @@ def offline_runs(run_dir):
                 r = record.run
                 run.update(id=r.run_id, group=r.run_group, name=r.display_name, job_type=r.job_type)
                 run["config"].update({i.key: json.loads(i.value_json) for i in r.config.update})
+            elif kind == "exit":
+                run["exit_code"] = record.exit.exit_code
             elif kind == "history":
                 row = {".".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item}
                 run["history"][row["_step"]] = {k: v for k, v in row.items() if not k.startswith("_")}
@@ -108,6 +111,7 @@ def test_each_member_is_its_own_run_with_its_hparams_and_values(tracked):
                 if (value := record.get(f"{name}_per_seed", [None, None])[i]) is not None:
                     assert logged[name] == value
             assert "loss/total" in logged or any(k.startswith("loss") for k in logged)
+        assert run["exit_code"] == 0
         final = records[-1]["episode_return_per_seed"][i]
         assert final is not None and run["history"][records[-1]["step"]]["episode_return"] == final
     assert runs[0]["history"] != runs[1]["history"]
@@ -148,6 +152,15 @@ def test_a_pbt_sweep_is_one_group_with_the_hparams_each_member_has_now(tmp_path)
         last = run["history"][max(run["history"])]
         assert last["hparams/learning_rate"] == pytest.approx(summary["final_hparams"]["learning_rate"][i])
         assert last["episode_return"] == summary["final_return_per_seed"][i]
+
+
+def test_a_diverged_run_marks_its_member_runs_failed(tmp_path):
+    poisoned = default_hparams(learning_rate=1e30, max_grad_norm=1e30)  # parameters overflow at once
+    with pytest.raises(job.TrainingDiverged):
+        job.train("ppo", make_ppo(CONFIG), poisoned, num_seeds=2, out_dir=tmp_path / "nan",
+                  options=job.JobOptions(chunk_updates=3, progress=False, plot=False, eval_episodes=0,
+                                         logger="wandb"))
+    assert [r["exit_code"] for r in offline_runs(tmp_path / "nan")] == [1, 1]
 
 
 def test_search_layout_names_generations():

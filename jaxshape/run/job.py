@@ -94,7 +94,7 @@ class JobOptions:
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
     plot: bool = dataclasses.field(default=True, metadata={"help": "write learning_curves.png at the end"})
     logger: str = dataclasses.field(
-        default="tensorboard", metadata={"help": "tensorboard, or wandb: also one W&B run per member, grouped "
+        default="tensorboard", metadata={"choices": LOGGERS, "help": "tensorboard, or wandb: also one W&B run per member, grouped "
                                                  "(needs pip install -e '.[wandb]'; WANDB_MODE=offline works "
                                                  "without a network). metrics.jsonl and TensorBoard are always "
                                                  "written"})
@@ -184,11 +184,15 @@ class Job:
             if finished is not None:
                 self._after_chunk(*finished, bar)
             self.checkpoints.wait()
+            failed = False
+        except BaseException:  # a diverged or interrupted run: its W&B runs are marked failed
+            failed = True
+            raise
         finally:
             bar.close()
             if self._checkpoints is not None:
                 self._checkpoints.close()
-            self.log.close()
+            self.log.close(failed=failed)
         run_seconds = time.perf_counter() - started
         return self._finish(start_update, run_seconds, compile_seconds)
 

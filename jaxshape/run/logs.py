@@ -152,12 +152,12 @@ class RunLog:
     def finish(self, summary: dict[str, Any]) -> None:
         self._write_json("summary.json", summary)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
         if self._wandb is not None:
-            self._wandb.close()
+            self._wandb.close(exit_code=1 if failed else 0)
             self._wandb = None
 
     def _write_json(self, name: str, payload: dict[str, Any]) -> None:

@@ -142,7 +142,7 @@ class WandbLogger:
             self.logged_through = int(steps[-1])
             self._save_state()
 
-    def close(self) -> None:
+    def close(self, exit_code: int = 0) -> None:
         for run in self.runs:
-            run.finish()
+            run.finish(exit_code=exit_code)
         self.runs = []
