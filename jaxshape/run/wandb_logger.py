@@ -20,7 +20,8 @@ values are logged as metrics too (`hparams/<name>`).
 
 The W&B run ids are kept in the run folder (`wandb_runs.json`, with the last step
 logged), so `jaxshape train --resume` continues the same W&B runs (`resume="allow"`) and
-does not log again the updates it redoes. W&B's own settings come from its environment
+does not log again the updates it redoes. A run that diverges or is interrupted finishes
+its W&B runs with exit code 1 (failed). W&B's own settings come from its environment
 variables (`WANDB_MODE=offline` writes the runs under `<run folder>/wandb/` without a
 network; `wandb sync` uploads them later; `WANDB_PROJECT`, default `jaxshape`).
 """
