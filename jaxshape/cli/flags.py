@@ -34,7 +34,8 @@ def int_tuple(text: str) -> tuple[int, ...]:
 def add_dataclass_flags(group: argparse._ArgumentGroup, cls: type, skip: frozenset[str] = frozenset()) -> None:
     """One flag per field whose default is a bool, int, float, str or tuple of ints (or
     None with a "type" in the field's metadata; a field with a "parse" function in its
-    metadata is a repeatable flag whose values it parses); "help" in the metadata is shown."""
+    metadata is a repeatable flag whose values it parses); "help" in the metadata is shown,
+    "choices" restricts the values."""
     instance = cls()
     for field in dataclasses.fields(cls):
         if field.name in skip:
@@ -47,7 +48,9 @@ def add_dataclass_flags(group: argparse._ArgumentGroup, cls: type, skip: frozens
             group.add_argument(flag(field.name), action=argparse.BooleanOptionalAction, default=None, help=text)
         elif isinstance(default, (int, float, str)) or (default is None and "type" in field.metadata):
             kind = field.metadata.get("type", type(default))
-            group.add_argument(flag(field.name), type=kind, default=None, metavar=kind.__name__.upper(), help=text)
+            choices = field.metadata.get("choices")
+            group.add_argument(flag(field.name), type=kind, default=None, choices=choices,
+                               metavar="{" + ",".join(choices) + "}" if choices else kind.__name__.upper(), help=text)
         elif "parse" in field.metadata:  # a repeatable flag, each value parsed on its own
             group.add_argument(flag(field.name), type=field.metadata["parse"], action="append", default=None,
                                metavar=field.metadata.get("metavar"), help=text)

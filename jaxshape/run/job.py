@@ -20,6 +20,7 @@ The run folder:
     summary.json         final returns, steps/s (run only), compile seconds
     checkpoints/<update> orbax checkpoints (the last `keep_checkpoints`)
     tb/                  TensorBoard event files
+    wandb/, wandb_runs.json  with --logger wandb: one W&B run per member (jaxshape/run/wandb_logger.py)
     learning_curves.png  the plot of `jaxshape plot`
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.util
 import json
 import pathlib
 import time
@@ -43,6 +45,7 @@ from jaxshape.run.checkpoints import Checkpoints, check_format, format_record
 from jaxshape.run.driver import Driver, envs_mesh
 from jaxshape.run.logs import RunLog, read_config
 
+LOGGERS = ("tensorboard", "wandb")
 DEFAULT_CHUNKS = 10  # progress and logs ten times a run unless chunk_updates says otherwise
 
 
@@ -93,8 +96,17 @@ class JobOptions:
                                      "0: every local device", "min": 0})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar"})
     plot: bool = dataclasses.field(default=True, metadata={"help": "write learning_curves.png at the end"})
+    logger: str = dataclasses.field(
+        default="tensorboard", metadata={"choices": LOGGERS, "help": "tensorboard, or wandb: also one W&B run per member, grouped "
+                                                 "(needs pip install -e '.[wandb]'; WANDB_MODE=offline works "
+                                                 "without a network). metrics.jsonl and TensorBoard are always "
+                                                 "written"})
 
     def __post_init__(self):
+        if self.logger not in LOGGERS:
+            raise ConfigError(f"--logger must be one of {', '.join(LOGGERS)}, got {self.logger!r}")
+        if self.logger == "wandb" and importlib.util.find_spec("wandb") is None:
+            raise ConfigError("--logger wandb needs W&B, which is not installed: pip install -e '.[wandb]'")
         for field in dataclasses.fields(self):
             value, low = getattr(self, field.name), field.metadata.get("min", 1)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
@@ -193,11 +205,15 @@ class Job:
             if finished is not None:
                 self._after_chunk(*finished, bar)
             self.checkpoints.wait()
+            failed = False
+        except BaseException:  # a diverged or interrupted run: its W&B runs are marked failed
+            failed = True
+            raise
         finally:
             bar.close()
             if self._checkpoints is not None:
                 self._checkpoints.close()
-            self.log.close()
+            self.log.close(failed=failed)
         run_seconds = time.perf_counter() - started
         return self._finish(start_update, run_seconds, compile_seconds)
 
@@ -231,7 +247,8 @@ class Job:
             self._last_checkpoint = now
         if self._evaluation_due(done):
             metrics = _with_evaluation(metrics, jax.device_get(evaluation))
-        records = self.log.append(metrics)
+        changing = self.boundary is not None and self.options.logger == "wandb"  # PBT's hparams, for W&B
+        records = self.log.append(metrics, _hparams_by_name(hparams) if changing else None)
         bar.update(records[-1]["step"] - bar.n)
         ret = records[-1]["episode_return"]
         bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return n/a")
@@ -277,6 +294,14 @@ class Job:
 
             plot_runs([self.log.dir], self.log.dir / "learning_curves.png")
         return summary
+
+
+def _hparams_by_name(hparams: Any) -> dict[str, np.ndarray]:
+    """{dotted name: [members]} of the scalar-per-member hyperparameters."""
+    from jaxshape.pytree import leaf_names
+
+    leaves = jax.device_get(jax.tree.leaves(hparams))
+    return {name: np.asarray(leaf) for name, leaf in zip(leaf_names(hparams), leaves) if np.ndim(leaf) == 1}
 
 
 def _with_evaluation(metrics: dict, result: dict) -> dict:

@@ -7,7 +7,8 @@ not finished an episode yet). `episode_return` averages only the members that ha
 `metrics.jsonl` is written after every chunk; TensorBoard gets one event per update
 holding all of that update's scalars (one event per scalar cost ~4% of a 2-core CPU run's
 time), queued and flushed by tensorboardX's writer every 10 s and when the run ends (a full
-queue would block the training loop).
+queue would block the training loop). With `--logger wandb` (`JobOptions.logger`) each member
+is also its own W&B run (jaxshape/run/wandb_logger.py, imported only then).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class RunLog:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.last: dict[str, Any] | None = None
         self._tb = None
+        self._wandb = None
 
     def check_free(self) -> str | None:
         """A one-line reason this folder cannot take a new run, or None."""
@@ -102,6 +104,7 @@ class RunLog:
         self._write_json("config.json", config)
         self.metrics_path.touch()
         self._open_tensorboard(purge_step=None)
+        self._open_tracker(config, resume_after_step=None)
 
     def reopen(self, keep_through_step: int) -> None:
         """Continue a run: the lines through `keep_through_step` stay byte for byte; only
@@ -123,13 +126,24 @@ class RunLog:
             tmp.replace(self.metrics_path)
         (self.dir / "summary.json").unlink(missing_ok=True)
         self._open_tensorboard(purge_step=keep_through_step + 1)
+        self._open_tracker(read_config(self.dir), resume_after_step=keep_through_step)
 
     def _open_tensorboard(self, purge_step: int | None) -> None:
         from tensorboardX import SummaryWriter
 
         self._tb = SummaryWriter(str(self.dir / "tb"), purge_step=purge_step, max_queue=100_000, flush_secs=10)
 
-    def append(self, chunk_metrics: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    def _open_tracker(self, config: dict[str, Any], resume_after_step: int | None) -> None:
+        if config.get("options", {}).get("logger") == "wandb":
+            from jaxshape.run.wandb_logger import WandbLogger
+
+            self._wandb = WandbLogger(self.dir, config, resume_after_step)
+
+    def append(self, chunk_metrics: dict[str, np.ndarray],
+               hparams: dict[str, np.ndarray] | None = None) -> list[dict[str, Any]]:
+        """Log one chunk. `hparams` ({dotted name: [members]}) are the members' current
+        hyperparameters where they change during the run (population-based training):
+        W&B logs them as metrics; the other logs have them in pbt_events.jsonl."""
         from tensorboardX.proto.summary_pb2 import Summary
 
         records = update_records(chunk_metrics)
@@ -140,16 +154,21 @@ class RunLog:
             scalars = [Summary.Value(tag=name, simple_value=value)
                        for name, value in record.items() if name != "step" and isinstance(value, float)]
             self._tb.file_writer.add_summary(Summary(value=scalars), record["step"])
+        if self._wandb is not None:
+            self._wandb.log(chunk_metrics, hparams)
         self.last = records[-1]
         return records
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._write_json("summary.json", summary)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._wandb is not None:
+            self._wandb.close(exit_code=1 if failed else 0)
+            self._wandb = None
 
     def _write_json(self, name: str, payload: dict[str, Any]) -> None:
         tmp = self.dir / f".{name}.tmp"

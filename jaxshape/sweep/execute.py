@@ -117,7 +117,8 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
             stacked = pytree.stack([with_values(base, configs[members[m]["config"]]) for m in batch["members"]])
             summary = job.train(spec.algo, driver.learner, base, seeds=seeds, member_hparams=stacked, out_dir=out,
                                 reward=spec.reward, options=options, driver=driver,
-                                extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"]},
+                                extra_config={"sweep": {"dir": str(sweep_dir), "batch": batch["name"],
+                                                        "members": batch["members"], "real": batch["real"]},
                                               "reward_candidates": spec.reward_candidates,
                                               **({"preset": spec.preset} if spec.preset else {})},
                                 boundary=boundary)
