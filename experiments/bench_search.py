@@ -9,7 +9,8 @@ of N points over the same two. Reported: compile seconds, the sweep's wall secon
 search's first generation and later generations (they compile nothing), what the search
 spends outside training per generation (set-up, ask/tell, the strategy's checkpoint,
 best.json, the plot), and the ratio of a later generation plus that share to the sweep's
-wall time less its compile.
+wall time less its compile, and to the bare `jit(vmap(PPO.train))` run over as many
+members (the engine alone, bench_sweep.py's).
 
     python experiments/bench_search.py                        # 16 members, 3 generations, 100k steps
     python experiments/bench_search.py --members 8 --total-steps 16384 --generations 2   # smoke test
@@ -72,6 +73,15 @@ def search_row(members: int, total_steps: int, generations: int) -> dict:
             "outer_loop_seconds": (wall - sum(r["seconds"] for r in lines)) / generations}
 
 
+def bare_row(members: int, total_steps: int) -> dict:
+    """The engine alone, one `jit(vmap(PPO.train))` over as many members (bench_sweep's)."""
+    from bench_sweep import vmapped_row
+
+    row = vmapped_row(members, total_steps)
+    return {"system": row["system"], "members": row["num_agents"], "compile_seconds": row["compile_seconds"],
+            "run_seconds": row["run_seconds"]}
+
+
 def _in_process(kind: str, args: argparse.Namespace) -> dict:
     """Run one row in a fresh process (nothing compiled is shared between systems)."""
     code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_search as b; "
@@ -90,21 +100,26 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--out", default=str(HERE / "results" / "bench_search.json"))
     args = parser.parse_args()
-    sweep, found = _in_process("sweep", args), _in_process("search", args)
+    bare, sweep, found = _in_process("bare", args), _in_process("sweep", args), _in_process("search", args)
     # a later generation, charged with its share of everything outside training (set-up, ask/tell,
     # the strategy's checkpoint, best.json and the plot): an upper bound of its cost
     ratio = (found["later_generation_seconds"] + found["outer_loop_seconds"]) / (
         sweep["wall_seconds"] - sweep["compile_seconds"])
-    result = {"machine": machine(), "settings": {**CONFIG, "total_steps": args.total_steps}, "sweep": sweep,
-              "search": found, "later_generation_over_sweep_run": ratio,
+    result = {"machine": machine(), "settings": {**CONFIG, "total_steps": args.total_steps}, "bare": bare,
+              "sweep": sweep, "search": found, "later_generation_over_sweep_run": ratio,
+              "later_generation_over_bare_run": (found["later_generation_seconds"] + found["outer_loop_seconds"])
+              / bare["run_seconds"],
               "first_generation_over_sweep_wall": found["first_generation_seconds"] / sweep["wall_seconds"]}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"bare jit(vmap(train)) of {bare['members']}: run {bare['run_seconds']:.1f} s "
+          f"(compile {bare['compile_seconds']:.1f} s)")
     print(f"sweep of {sweep['members']}: wall {sweep['wall_seconds']:.1f} s (compile {sweep['compile_seconds']:.1f} s)")
     print(f"search, {found['generations']} generations of {found['members']}: first {found['first_generation_seconds']:.1f}"
           f" s (compile {found['compile_seconds']:.1f} s), later {found['later_generation_seconds']:.1f} s each, "
           f"outer loop {found['outer_loop_seconds']:.2f} s per generation")
-    print(f"a later generation / the sweep's wall less compile: {ratio:.3f}x;  "
-          f"first generation / sweep wall: {result['first_generation_over_sweep_wall']:.3f}x  -> {args.out}")
+    print(f"a later generation / the sweep's wall less compile: {ratio:.3f}x; / the bare run: "
+          f"{result['later_generation_over_bare_run']:.3f}x; first generation / sweep wall: "
+          f"{result['first_generation_over_sweep_wall']:.3f}x  -> {args.out}")
 
 
 if __name__ == "__main__":
