@@ -41,6 +41,7 @@ sweeps, runs) under runs/es_reward_weights/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -122,6 +123,9 @@ def main() -> None:
     p.add_argument("--no-equal-total", action="store_true", help="skip the equal-total-steps long runs")
     p.add_argument("--eval-episodes", type=int, default=32)
     p.add_argument("--fresh-seed", type=int, default=1000, help="first seed of the final agents (the search uses 0..)")
+    p.add_argument("--extra-search-seeds", default="",
+                   help="comma-separated seeds of further searches (the ES is itself random): their weight "
+                        "trajectories, and their final means retrained like the first search's")
     p.add_argument("--work", default="runs/es_reward_weights")
     p.add_argument("--name", default="es_reward_weights")
     args = p.parse_args()
@@ -134,7 +138,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     B = args.total_steps
     wall0 = time.perf_counter()
-    timings: dict[str, float] = {}
+    previous = RESULTS / f"{args.name}.json"  # a rerun skips finished phases and keeps their timings
+    timings: dict = json.loads(previous.read_text())["timings"] if previous.exists() else {}
 
     # ------------------------------------------------------------- 1. the search
     spec = SearchSpec(
@@ -153,11 +158,11 @@ def main() -> None:
 
         best = (resume_search(search_dir, progress=False) if (search_dir / "search.json").exists()
                 else run_search(spec, search_dir, progress=False))
-    timings["search_wall_s"] = time.perf_counter() - started
+        timings["search_wall_s"] = time.perf_counter() - started
     history = [json.loads(line) for line in (search_dir / "generations.jsonl").read_text().splitlines() if line]
     timings["search_compile_s"] = sum(r["compile_seconds"] for r in history)
     search_steps = args.population * args.generations * args.seeds_per_member * B
-    print(f"search: {timings['search_wall_s']:.0f} s; best {best['params']} (fitness {best['best_fitness']:.1f}); "
+    print(f"search: {timings.get('search_wall_s', 0):.0f} s; best {best['params']} (fitness {best['best_fitness']:.1f}); "
           f"final mean {best['mean_params']}", flush=True)
 
     # ------------------------------------------------- 2. per-member budget B, K fresh seeds
@@ -209,6 +214,37 @@ def main() -> None:
         for row in sweep_members(long):
             name = "naive sum" if round(row["values"]["reward.index"]) == 0 else "shaping"
             equal[name] = {"budget": per_seed, **row}
+            if name == "naive sum":
+                equal[name]["weights"] = {"upright": 1, "hurry": 1}
+
+    # ------------------------------------------------- 4. repeats of the search (other ES seeds)
+    repeats: dict[str, dict] = {}
+    for seed in [int(x) for x in args.extra_search_seeds.split(",") if x]:
+        other = dataclasses.replace(spec, seed=seed)
+        folder = work / f"search_seed{seed}"
+        started = time.perf_counter()
+        if (folder / "best.json").exists() and json.loads((folder / "best.json").read_text())[
+                "generations_done"] == args.generations:
+            found = json.loads((folder / "best.json").read_text())
+        else:
+            from jaxshape.search import resume_search
+
+            found = (resume_search(folder, progress=False) if (folder / "search.json").exists()
+                     else run_search(other, folder, progress=False))
+            timings[f"search_seed{seed}_wall_s"] = time.perf_counter() - started
+        lines = [json.loads(line) for line in (folder / "generations.jsonl").read_text().splitlines() if line]
+        run = work / f"es_mean_B_seed{seed}"
+        if not (run / "summary.json").exists():
+            shutil_rm(run)
+            timings[f"{run.name}_wall_s"] = sh(
+                JAXSHAPE + train_command(other, found["mean_params"])[1:] + common_flags(args, B) + seeds
+                + ["--no-plot", "--out", str(run)], work / f"{run.name}.log")
+        repeats[str(seed)] = {"best": {k: found[k] for k in ("best_fitness", "generation", "params", "mean_params")},
+                              "mean_params": [r["mean_params"] for r in lines],
+                              "fitness_mean": [r["fitness_mean"] for r in lines]}
+        conditions[f"ES final mean (search seed {seed})"] = {
+            "budget": B, "weights": {k.split(".")[-1]: v for k, v in found["mean_params"].items()}, **run_members(run)}
+        print(f"search seed {seed}: final mean {found['mean_params']}", flush=True)
 
     # ------------------------------------------------------------- report
     for table in (conditions, equal):
@@ -218,7 +254,7 @@ def main() -> None:
     trajectory = [{"generation": r["generation"], "mean_params": r["mean_params"], "params": r["params"],
                    "fitness": r["fitness"], "fitness_mean": r["fitness_mean"], "best_fitness": r["best_fitness"],
                    "seconds": r["seconds"], "compile_seconds": r["compile_seconds"]} for r in history]
-    timings["wall_s"] = time.perf_counter() - wall0
+    timings.setdefault("script_wall_s_per_invocation", []).append(time.perf_counter() - wall0)
     payload = {
         "experiment": "ES over a helpful and a misaligned heuristic term's weights, CartPole-v1",
         "command": "python " + " ".join([str(pathlib.Path(sys.argv[0]))] + sys.argv[1:]),
@@ -229,7 +265,8 @@ def main() -> None:
                    "best": {k: best[k] for k in ("best_fitness", "generation", "member", "params", "mean_params")},
                    "train_command": " ".join(best["train_command"])},
         "budget_per_member": B, "fresh_seeds": list(range(args.fresh_seed, args.fresh_seed + args.seeds)),
-        "per_member_budget": conditions, "equal_total_steps": equal, "trajectory": trajectory, "timings": timings,
+        "per_member_budget": conditions, "equal_total_steps": equal, "trajectory": trajectory,
+        "search_repeats": repeats, "timings": timings,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=1) + "\n")
@@ -274,6 +311,10 @@ def plot(payload: dict, out: pathlib.Path) -> None:
         for r in traj:
             ax.scatter([r["generation"] + 1 - 0.5] * len(r["params"]), [m[name] for m in r["params"]], s=8,
                        color=color, alpha=0.35)
+    for seed, rep in payload.get("search_repeats", {}).items():
+        for name, color in (("reward_coefs.upright", "tab:green"), ("reward_coefs.hurry", "tab:red")):
+            ax.plot(np.arange(len(rep["mean_params"]) + 1), [1.0] + [m[name] for m in rep["mean_params"]], ":",
+                    color=color, alpha=0.7, label=f"ES mean, search seed {seed}" if name.endswith("upright") else None)
     ax.set(xlabel="generation (mean after the update; dots: the generation's members)", ylabel="weight",
            title="ES: the two weights over generations", ylim=(-0.05, 2.05))
     ax.legend(fontsize=8)
