@@ -162,7 +162,8 @@ def main() -> None:
     history = [json.loads(line) for line in (search_dir / "generations.jsonl").read_text().splitlines() if line]
     timings["search_compile_s"] = sum(r["compile_seconds"] for r in history)
     search_steps = args.population * args.generations * args.seeds_per_member * B
-    print(f"search: {timings.get('search_wall_s', 0):.0f} s; best {best['params']} (fitness {best['best_fitness']:.1f}); "
+    print(f"search: {timings.get('search_wall_s', 0):.0f} s; best {best['params']} "
+          f"(fitness {best['best_fitness']:.1f}); "
           f"final mean {best['mean_params']}", flush=True)
 
     # ------------------------------------------------- 2. per-member budget B, K fresh seeds
@@ -335,11 +336,12 @@ def plot(payload: dict, out: pathlib.Path) -> None:
             s = c[key + "_stats"]
             ax.errorbar(s["iqm"], i + dx, xerr=[[s["iqm"] - s["ci95"][0]], [s["ci95"][1] - s["iqm"]]], fmt=marker,
                         color="tab:blue" if key == "final_return" else "tab:orange", capsize=3,
-                        label=("training return" if key == "final_return" else "greedy eval return") if i == 0 else None)
+                        label=None if i else ("training return" if key == "final_return" else "greedy eval return"))
             ax.scatter([np.nan if v is None else v for v in c[key]], [i + dx] * len(c[key]), s=6, color="0.6")
     ax.set_yticks(range(len(rows)), [n for n, _ in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set(xlabel="final extrinsic return (IQM, 95% bootstrap CI; dots: seeds)", title="the agents each condition produces")
+    ax.set(xlabel="final extrinsic return (IQM, 95% bootstrap CI; dots: seeds)",
+           title="the agents each condition produces")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
