@@ -124,15 +124,19 @@ def test_a_parametric_rewards_weights_are_searched_and_rerun_by_train(tmp_path, 
     reward.write_text(LINEAR_REWARD)
     out = tmp_path / "es"
     assert cli.main(["search", *TINY, "--reward-candidates", str(reward), "--param", "reward.linear.weights=-1:1",
-                     "--strategy", "cma_es", "--population", "4", "--generations", "1", "--out", str(out)]) == 0
+                     "--set", "reward_coefs.linear=0.5", "--strategy", "cma_es", "--population", "4",
+                     "--generations", "1", "--out", str(out)]) == 0
+    trained = read_config(out / "generations" / "gen-0000")["hparams"]["reward_coefs"]["linear"]
+    assert trained == [0.5] * 4  # held fixed for every member
     best = json.loads((out / "best.json").read_text())
     weights = best["params"]["reward.linear.weights"]
     assert len(weights) == 4 and all(-1 <= w <= 1 for w in weights)
     command = best["train_command"]
     assert command[:2] == ["jaxshape", "train"]
     assert cli.main([*command[1:], "--out", str(tmp_path / "rerun"), "--no-progress", "--eval-episodes", "0"]) == 0
-    saved = read_config(tmp_path / "rerun")["hparams"]["reward"]["linear"]["weights"]
-    np.testing.assert_allclose(saved[0], weights, rtol=1e-5)
+    saved = read_config(tmp_path / "rerun")["hparams"]
+    np.testing.assert_allclose(saved["reward"]["linear"]["weights"][0], weights, rtol=1e-5)
+    assert saved["reward_coefs"]["linear"] == [0.5]
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
@@ -150,6 +154,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
         err = capsys.readouterr().err
         assert match in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+    param = (search.parse_param("gamma=0.9:0.99"),)
+    for fixed, match in (({"reward.index": 1}, "unknown hyperparameter 'reward.index'"),
+                         ({"reward_coefs": {"extrinsic": "high"}}, "not a finite number")):
+        with pytest.raises(ConfigError, match=match):
+            search.run_search(search.SearchSpec(params=param, hparams=fixed), out)
     with pytest.raises(ConfigError, match="not a jaxshape search folder"):
         search.resume_search(tmp_path)
 

@@ -45,6 +45,9 @@ def _parser(algo: str) -> argparse.ArgumentParser:
                    help="seeds each member trains; its fitness is their mean (default: 1)")
     g.add_argument("--seed", type=int, default=0, help="seed of the search and the first training seed (default: 0)")
     g.add_argument("--reward", dest="reward_spec", default="", metavar="SPEC", help="reward transforms")
+    g.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                   help="hold a traced hyperparameter fixed by its dotted name, e.g. reward_coefs.hurry=0.5 or "
+                        "reward.index=1 (repeatable)")
     g.add_argument("--reward-candidates", default="", metavar="FILE.py",
                    help="a Python file defining CANDIDATES, e.g. one parametric reward whose weights you search")
     r = parser.add_argument_group("running")
@@ -66,6 +69,7 @@ def build_spec(args: argparse.Namespace):
     from jaxshape.run import builder
     from jaxshape.run.job import JobOptions
     from jaxshape.search import SearchSpec, parse_param
+    from jaxshape.sweep.spec import parse_assignment
 
     config_cls, hparams_cls, _, _ = builder.builders(args.algo)
     options = given(args, JobOptions)
@@ -73,7 +77,9 @@ def build_spec(args: argparse.Namespace):
     JobOptions(**options)
     candidates = str(pathlib.Path(args.reward_candidates).resolve()) if args.reward_candidates else ""
     return SearchSpec(params=tuple(parse_param(p) for p in args.param), algo=args.algo,
-                      config=given(args, config_cls), hparams=given(args, hparams_cls), reward=args.reward_spec,
+                      config=given(args, config_cls),
+                      hparams={**given(args, hparams_cls), **dict(parse_assignment(t) for t in args.assignments)},
+                      reward=args.reward_spec,
                       reward_candidates=candidates, strategy=args.strategy, population=args.population,
                       generations=args.generations, fitness=args.fitness, sigma=args.sigma,
                       es_learning_rate=args.es_learning_rate, seeds_per_member=args.seeds_per_member, seed=args.seed,

@@ -21,8 +21,9 @@ The search folder:
     es_state/<g>         the strategy's state after g generations (orbax)
     generations.jsonl    one line per generation: fitness per member, each member's
                          parameters, the strategy's mean after the update, the best
-    best.json            the best member found so far and the `jaxshape train` command
-                         that reruns it
+    best.json            the best member found so far and the strategy's last mean, each with
+                         the `jaxshape train` command that reruns it (the best member is one
+                         noisy draw, picked for its luck as well; the mean is the steadier pick)
     search_fitness.png   fitness over generations, and the mean parameters
 
 A killed search resumes exactly (`resume_search`): the strategy's state after the last
@@ -52,16 +53,20 @@ from jaxshape.run.logs import read_metrics
 from jaxshape.search.space import SearchParam, SearchSpace, checked_param
 from jaxshape.search.strategies import STRATEGIES, Strategy, make_strategy
 from jaxshape.sweep.report import auc, batch_curves, write_json
-from jaxshape.sweep.spec import with_values
+from jaxshape.sweep.spec import dotted, with_checked_values, with_values
 
 FITNESS = ("return", "auc", "eval_return", "success")
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSpec:
-    """What to search and how. `config` holds static settings, `hparams` fixed traced
-    hyperparameters, `params` the searched ones; `options` are the job's options
-    (jaxshape.run.job.JobOptions fields) for every generation."""
+    """What to search and how. `config` holds static settings, `hparams` traced
+    hyperparameters held fixed, by dotted name or nested (`{"learning_rate": 1e-3,
+    "reward_coefs.hurry": 0.5, "reward.index": 1}`), `params` the searched ones;
+    `options` are the job's options (jaxshape.run.job.JobOptions fields) for every
+    generation. `seed` seeds the strategy, and generation g's members train the seeds
+    seed + g·seeds_per_member + s (searches whose seeds are close share training seeds,
+    shifted: space them by more than generations × seeds_per_member for independent ones)."""
 
     params: tuple[SearchParam, ...]
     algo: str = "ppo"
@@ -115,7 +120,8 @@ def _prepare(spec: SearchSpec, out: pathlib.Path) -> _Search:
     options = job.JobOptions(**{"plot": False, "eval_every": 0, **spec.options})
     if spec.fitness == "eval_return" and options.eval_episodes == 0:
         raise ConfigError("--fitness eval_return needs the greedy evaluation: give --eval-episodes N (N > 0)")
-    learner, base = builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates, **spec.hparams)
+    learner, base = builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates)
+    base = with_checked_values(base, dotted(spec.hparams), "fixed hyperparameter")
     space = SearchSpace(spec.params, base, builder.builders(spec.algo)[0])
     if spec.fitness == "success" and not builder.reports_success(learner, base):
         raise ConfigError(f"--fitness success needs an env that reports info['is_success']; {learner.config.env!r} "
@@ -200,7 +206,8 @@ def _train(search: _Search, generation: int, population: np.ndarray, progress: b
         return json.loads((out / "summary.json").read_text())
     if (out / "config.json").exists():
         return job.resume(out, learner=search.learner, progress=progress, driver=search.driver)
-    seeds = [spec.seed + generation * spec.seeds_per_member + s for s in range(spec.seeds_per_member)]
+    first_seed = spec.seed + generation * spec.seeds_per_member
+    seeds = [first_seed + s for s in range(spec.seeds_per_member)]
     members = [with_values(search.base, search.space.values(unit)) for unit in population]
     from jaxshape import pytree
 
@@ -251,7 +258,7 @@ def _record(search: _Search, generation: int, population: np.ndarray, fitness: n
         "best_member": best,
         "best_params": search.space.values(population[best]),
         "mean_params": search.space.values(mean),
-        "mean_unit": np.clip(mean, 0.0, 1.0).tolist(),
+        "mean_unit": np.asarray(mean, np.float64).tolist(),  # unclipped: where the strategy's mean really is
         "params": [search.space.values(unit) for unit in population],
         "run_dir": str(_run_dir(search.dir, generation).relative_to(search.dir)),
         "seconds": seconds,
@@ -279,7 +286,7 @@ def _drop_checkpoints(search_dir: pathlib.Path, generation: int) -> None:
 def train_command(spec: SearchSpec, values: dict[str, Any]) -> list[str]:
     """The `jaxshape train` arguments that train one member with `values`."""
     args = ["jaxshape", "train", "--algo", spec.algo]
-    for name, value in {**spec.config, **spec.hparams}.items():
+    for name, value in spec.config.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             args.append(flag if value else f"--no-{name.replace('_', '-')}")
@@ -289,8 +296,8 @@ def train_command(spec: SearchSpec, values: dict[str, Any]) -> list[str]:
         args += ["--reward", spec.reward]
     if spec.reward_candidates:
         args += ["--reward-candidates", spec.reward_candidates]
-    for name, value in values.items():
-        shown = ",".join(f"{v:.6g}" for v in value) if isinstance(value, list) else f"{value:.6g}"
+    for name, value in {**dotted(spec.hparams), **values}.items():
+        shown = ",".join(f"{v:.6g}" for v in value) if isinstance(value, (list, tuple)) else f"{value:.6g}"
         args += ["--set", f"{name}={shown}"]
     return args
 
@@ -301,7 +308,8 @@ def _write_best(search: _Search, history: list[dict]) -> dict[str, Any]:
     payload = {"fitness": search.spec.fitness, "best_fitness": best["best_fitness"],
                "generation": best["generation"], "member": best["best_member"], "params": best["best_params"],
                "mean_params": history[-1]["mean_params"], "generations_done": len(history),
-               "train_command": train_command(search.spec, best["best_params"])}
+               "train_command": train_command(search.spec, best["best_params"]),
+               "mean_train_command": train_command(search.spec, history[-1]["mean_params"])}
     write_json(search.dir / "best.json", payload)
     return payload
 
@@ -337,7 +345,8 @@ def plot_search(history: list[dict], out: pathlib.Path) -> pathlib.Path:
     units = np.array([r["mean_unit"] for r in history], float)
     for i, label in enumerate(labels):
         bottom.plot(gens, units[:, i], "o-", label=label)
-    bottom.set_ylim(-0.05, 1.05)
+    bottom.axhspan(0, 1, color="0.93", zorder=0)  # the box; outside it a member trains at the bound
+    bottom.set_ylim(min(-0.05, units.min() - 0.05), max(1.05, units.max() + 0.05))
     bottom.xaxis.get_major_locator().set_params(integer=True)
     bottom.set_xlabel("generation")
     bottom.set_ylabel("strategy mean (fraction of range)")

@@ -176,11 +176,33 @@ def parse_assignment(text: str, flag: str = "--set") -> tuple[str, float | list[
 
 def assigned(hparams: Any, texts: Sequence[str], flag: str = "--set") -> Any:
     """`hparams` with the `NAME=VALUE` assignments applied (names and shapes checked)."""
+    return with_checked_values(hparams, dict(parse_assignment(t, flag) for t in texts), flag)
+
+
+def dotted(values: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested dict of hyperparameters ({"reward_coefs": {"rnd": 0.5}}) by dotted name."""
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            out.update(dotted(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def with_checked_values(hparams: Any, values: dict[str, Any], flag: str = "--set") -> Any:
+    """`with_values` after checking that each dotted name exists and each value has its
+    leaf's shape (one line naming the fix otherwise)."""
     leaves = dict(zip(leaf_names(hparams), jax.tree.leaves(hparams)))
-    values = dict(parse_assignment(t, flag) for t in texts)
     for name, value in values.items():
         if name not in leaves:
             raise ConfigError(f"{flag}: unknown hyperparameter {name!r}: choose from {', '.join(leaves)}")
+        try:
+            finite = np.isfinite(np.asarray(value, np.float64)).all()
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ConfigError(f"{flag} {name}: {value!r} is not a finite number (or list of numbers)")
         if np.shape(leaves[name]) != np.shape(value):
             raise ConfigError(f"{flag} {name}: give {np.size(leaves[name])} value(s), got {np.size(value)}")
     return with_values(hparams, values)
