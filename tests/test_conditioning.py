@@ -153,7 +153,8 @@ def test_resume_compares_condition_flags_with_the_saved_lists():
     from jaxshape.cli.train import _differing
 
     saved = {"algo": "ppo", "config": {"condition": [["reward_coefs.effort", 0.0, 2.0]]}, "hparams": {}}
-    same = argparse.Namespace(algo="ppo", reward_spec="", preset=None, condition=[("reward_coefs.effort", 0.0, 2.0)])
+    same = argparse.Namespace(algo="ppo", reward_spec="", reward_candidates="", assignments=[], preset=None,
+                              condition=[("reward_coefs.effort", 0.0, 2.0)])
     assert _differing(same, [], saved) == []
     other = argparse.Namespace(**{**vars(same), "condition": [("reward_coefs.effort", 0.0, 1.0)]})
     assert [d.split(" ")[0] for d in _differing(other, [], saved)] == ["condition"]
