@@ -10,7 +10,7 @@ may not. Measured per repetition (different seeds): the final greedy evaluation 
 (64 episodes) of the member the training return picks, and the population's mean.
 IQM and 95% bootstrap interval over repetitions.
 
-    python experiments/pbt_vs_grid.py                       # 4 repetitions, 200k steps per member
+    python experiments/pbt_vs_grid.py                       # 4 repetitions, 65,536 steps per member
     python experiments/pbt_vs_grid.py --repetitions 1 --total-steps 32768   # smoke test
 """
 
@@ -63,8 +63,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=4)
-    parser.add_argument("--total-steps", type=int, default=200_000)
-    parser.add_argument("--chunk-updates", type=int, default=8, help="updates between PBT steps")
+    parser.add_argument("--total-steps", type=int, default=65_536)
+    parser.add_argument("--chunk-updates", type=int, default=4, help="updates between PBT steps")
     parser.add_argument("--eval-episodes", type=int, default=64)
     parser.add_argument("--out", default=str(HERE / "results" / "pbt_vs_grid.json"))
     args = parser.parse_args()
