@@ -175,6 +175,7 @@ def test_reopen_replaces_only_the_lines_after_the_restored_step(tmp_path):
     lines = [b'{"step": 64, "x": 0.10000000000000001}\n', b'{"step": 128,  "x": 1}\n',
              b'{"step": 192, "x": 2}\n', b'{"step": 256, "x": 3}\n', b'{"step": 32']  # odd spacing, torn tail
     (tmp_path / "metrics.jsonl").write_bytes(b"".join(lines))
+    (tmp_path / "config.json").write_text("{}")  # a run folder always has one (its logger is read from it)
     log.reopen(keep_through_step=128)
     log.close()
     assert (tmp_path / "metrics.jsonl").read_bytes() == b"".join(lines[:2])
