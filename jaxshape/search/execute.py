@@ -45,6 +45,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxshape import pytree
 from jaxshape.errors import ConfigError
 from jaxshape.run import builder, job
 from jaxshape.run.checkpoints import Checkpoints
@@ -209,8 +210,6 @@ def _train(search: _Search, generation: int, population: np.ndarray, progress: b
     first_seed = spec.seed + generation * spec.seeds_per_member
     seeds = [first_seed + s for s in range(spec.seeds_per_member)]
     members = [with_values(search.base, search.space.values(unit)) for unit in population]
-    from jaxshape import pytree
-
     stacked = pytree.stack([m for m in members for _ in range(spec.seeds_per_member)])
     out.parent.mkdir(parents=True, exist_ok=True)
     return job.train(spec.algo, search.learner, search.base, seeds=seeds * spec.population, member_hparams=stacked,
