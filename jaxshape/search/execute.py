@@ -186,7 +186,7 @@ def _generations(search: _Search, progress: bool) -> dict[str, Any]:
             states.save(generation + 1, state)
             states.wait()
             _drop_checkpoints(search.dir, generation - 1)
-            best = _write_best(search, history)
+            _write_best(search, history)  # after every generation, so a watcher (or a kill) sees the best so far
             plot_search(history, search.dir / "search_fitness.png")
             if progress:
                 tqdm.write(f"generation {generation + 1}/{spec.generations}: fitness mean {record['fitness_mean']:.4g}"
