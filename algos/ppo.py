@@ -47,6 +47,7 @@ from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
 from jaxshape.algos.networks import ActorCritic, RecurrentActorCritic, check_shape_settings
+from jaxshape.algos import meta_reward as metagrad
 from jaxshape.algos.returns import decoupled_advantages, gae, normalized
 
 
@@ -75,6 +76,15 @@ class PPOConfig:
         "parse": conditioning.parse_condition, "metavar": "NAME=LO:HI",
         "help": "sample reward coefficient NAME per episode in [LO, HI] and show it to actor and critic, so one "
                 "agent stands in for a sweep over it (repeatable; e.g. reward_coefs.effort=0:1)"})
+    meta_reward: bool = dataclasses.field(default=False, metadata={
+        "help": "learn every stream's coefficient online by the gradient of the env reward's policy-gradient "
+                "objective through the agent's update (algos/meta_reward.py); logged as meta/<stream>"})
+    meta_gradient: str = dataclasses.field(default="unrolled", metadata={
+        "choices": metagrad.GRADIENTS,
+        "help": "unrolled: back-propagate through the last --meta-unroll minibatch steps; implicit: BARFI's "
+                "implicit gradient with --meta-unroll Neumann terms"})
+    meta_unroll: int = dataclasses.field(default=1, metadata={
+        "help": "minibatch steps differentiated through (unrolled) or Neumann-series terms (implicit)"})
 
     def __post_init__(self):  # config.json stores lists: keep the config hashable
         object.__setattr__(self, "condition", conditioning.as_condition(self.condition))
@@ -106,6 +116,8 @@ class PPOHParams:
     reward: Any = ()
     reward_coefs: Any = None
     reward_gammas: Any = None
+    meta_lr: Any = 0.01  # Adam's step size on the learned coefficients (--meta-reward)
+    meta_neumann_alpha: Any = 0.01  # α of the implicit gradient's Neumann series (--meta-gradient implicit)
 
 
 def default_hparams(transform: RewardTransform | None = None, **overrides: Any) -> PPOHParams:
@@ -135,6 +147,7 @@ class PPOState:
     successes: EpisodeStats | None  # info["is_success"] at each episode's end, where the env reports it
     key: jax.Array
     update_step: jax.Array
+    meta: metagrad.MetaState | None = None  # the learned reward coefficients (meta_reward); None
 
 
 def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
@@ -161,7 +174,21 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         raise ConfigError(f"continuous_squash must be 'tanh' or 'clip', got {config.continuous_squash!r}")
     if not config.adam_eps > 0:
         raise ConfigError(f"adam_eps must be positive (e.g. 1e-5 or 1e-8), got {config.adam_eps}")
+    if config.meta_reward:
+        validate_meta(config)
     action_head(config, env, env_params)
+
+
+def validate_meta(config: PPOConfig) -> None:
+    if config.gru_size or config.condition:
+        raise ConfigError("meta_reward learns one set of coefficients for a feed-forward policy: drop --gru-size or "
+                          "--condition")
+    if config.meta_gradient not in metagrad.GRADIENTS:
+        raise ConfigError(f"meta_gradient must be one of {', '.join(metagrad.GRADIENTS)}, "
+                          f"got {config.meta_gradient!r}")
+    if not 1 <= config.meta_unroll <= config.num_minibatches:
+        raise ConfigError(f"meta_unroll={config.meta_unroll} must be between 1 and num_minibatches="
+                          f"{config.num_minibatches} (the minibatch steps of the update's last epoch)")
 
 
 def action_head(config: PPOConfig, env: Any, env_params: Any) -> Categorical | Gaussian:
@@ -337,10 +364,12 @@ class PPO:
             params = self.network.init(net_key, self.initial_memory(1), policy_input[None, :1], jnp.zeros((1, 1), bool))
         else:
             params = self.network.init(net_key, policy_input[:1])
+        opt_state = self.optimizer(hp).init(params)
+        obs_stats = RunningMeanStd.create(policy_input.shape[1:])
         return PPOState(
             params=params,
-            opt_state=self.optimizer(hp).init(params),
-            obs_stats=RunningMeanStd.create(policy_input.shape[1:]),
+            opt_state=opt_state,
+            obs_stats=obs_stats,
             env_state=env_state,
             obs=obs,
             memory=self.initial_memory(cfg.num_envs),
@@ -351,6 +380,7 @@ class PPO:
             successes=EpisodeStats.create(cfg.num_envs) if "is_success" in example.info else None,
             key=key,
             update_step=jnp.zeros((), jnp.int32),
+            meta=self._initial_meta(hp, params, opt_state, obs_stats, policy_input) if cfg.meta_reward else None,
         )
 
     def example_action(self, batch: tuple[int, ...] = ()) -> jax.Array:
@@ -493,21 +523,31 @@ class PPO:
             "clip_fraction": (jnp.abs(ratio - 1.0) > hp.clip_eps).mean(),
         }
 
-    def _learn(self, state: PPOState, hp: PPOHParams, batch: Transition, advantages, targets, memory):
-        """Epochs of minibatch SGD on the batch; `memory` is the recurrent policy's memory
-        when the rollout began (None for a feed-forward one)."""
-        cfg = self.config
+    def _minibatch_step(self, hp: PPOHParams, obs_stats: RunningMeanStd):
+        """`((params, opt_state), minibatch) -> ((params, opt_state), info)`: one Adam step
+        on the loss of one minibatch."""
         optimizer = self.optimizer(hp)
-        # only what the loss reads is shuffled into minibatches
-        needed = {name: batch.extras[name] for name in ("policy_input", "raw_action", "log_prob", "values")}
-        needed.update(advantages=advantages, targets=targets)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
 
         def minibatch_step(train, minibatch):
             params, opt_state = train
-            (_, info), grads = grad_fn(params, state.obs_stats, hp, minibatch)
+            (_, info), grads = grad_fn(params, obs_stats, hp, minibatch)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), info
+
+        return minibatch_step
+
+    def _learn(self, state: PPOState, hp: PPOHParams, batch: Transition, advantages, targets, memory,
+               jacobians: dict[str, jax.Array] | None = None):
+        """Epochs of minibatch SGD on the batch; `memory` is the recurrent policy's memory
+        when the rollout began (None for a feed-forward one). With `jacobians` (meta_reward:
+        ∂advantages/∂φ, ∂targets/∂φ) the last `meta_unroll` minibatch steps are kept as the
+        next update's `metagrad.Replay`; returns (state, metrics, replay or None)."""
+        cfg = self.config
+        # only what the loss reads is shuffled into minibatches
+        needed = {name: batch.extras[name] for name in ("policy_input", "raw_action", "log_prob", "values")}
+        needed.update(advantages=advantages, targets=targets, **(jacobians or {}))
+        minibatch_step = self._minibatch_step(hp, state.obs_stats)
 
         if self.recurrent:  # minibatches of whole env sequences: [M, T, N / M, ...]
             begins = jnp.concatenate([jnp.zeros_like(batch.done[:1]), batch.done[:-1]])  # step t+1 begins an episode
@@ -532,24 +572,116 @@ class PPO:
             return jax.lax.scan(minibatch_step, train, shuffle(key))
 
         key, epoch_key = jax.random.split(state.key)
-        (params, opt_state), info = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(epoch_key, cfg.num_epochs)
-        )
-        state = state.replace(params=params, opt_state=opt_state, key=key)
-        return state, jax.tree.map(jnp.mean, info)
+        epoch_keys = jax.random.split(epoch_key, cfg.num_epochs)
+        if jacobians is None:
+            (params, opt_state), info = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
+            state = state.replace(params=params, opt_state=opt_state, key=key)
+            return state, jax.tree.map(jnp.mean, info), None
+        # the same steps, with the last epoch's final K minibatches run (and kept) apart
+        train, info = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys[:-1])
+        last_epoch = shuffle(epoch_keys[-1])
+        head = cfg.num_minibatches - cfg.meta_unroll
+        train, head_info = jax.lax.scan(minibatch_step, train, jax.tree.map(lambda x: x[:head], last_epoch))
+        kept = jax.tree.map(lambda x: x[head:], last_epoch)
+        replay = metagrad.Replay(params=train[0], opt_state=train[1], obs_stats=state.obs_stats, minibatches=kept)
+        (params, opt_state), tail_info = jax.lax.scan(minibatch_step, train, kept)
+        parts = [jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), info), head_info, tail_info]
+        info = jax.tree.map(lambda *xs: jnp.concatenate(xs).mean(), *parts)
+        return state.replace(params=params, opt_state=opt_state, key=key), info, replay
+
+    # ------------------------------------------------------------- meta reward
+    def task_advantages(self, state: PPOState, hp: PPOHParams, batch: Transition):
+        """GAE of the env's own reward with the task value head (the last one): the meta
+        objective's Â_task, and that head's value targets."""
+        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
+        next_values = self._next_values(state, batch, next_input)[..., -1]
+        return gae(batch.reward, batch.extras["values"][..., -1], next_values, batch.terminated, batch.truncated,
+                   hp.gamma, hp.gae_lambda)
+
+    def task_objective(self, params, obs_stats: RunningMeanStd, batch: Transition, task_advantages: jax.Array):
+        """J(θ): the policy-gradient surrogate of the env reward on `batch` (collected by
+        the policy whose log-probabilities it holds)."""
+        policy, _ = self.policy_value(params, obs_stats, batch.extras["policy_input"])
+        log_prob = self.head.log_prob(policy, batch.extras["raw_action"])
+        return metagrad.task_surrogate(log_prob, batch.extras["log_prob"], task_advantages)
+
+    def _meta_gradient(self, state: PPOState, hp: PPOHParams, batch: Transition, task_advantages: jax.Array):
+        """dJ/dφ of the task objective on this (fresh) batch through the previous update
+        (`algos/meta_reward.py`: unrolled or implicit)."""
+        meta, replay = state.meta, state.meta.replay
+        objective = lambda params: self.task_objective(params, state.obs_stats, batch, task_advantages)  # noqa: E731
+
+        if self.config.meta_gradient == "unrolled":
+            step = self._minibatch_step(hp, replay.obs_stats)
+
+            def through_update(coefs):
+                minibatches = metagrad.replayed(replay.minibatches, coefs)
+                (params, _), _ = jax.lax.scan(step, (replay.params, replay.opt_state), minibatches)
+                return objective(params)
+
+            return jax.grad(through_update)(meta.coefs)
+
+        def inner_grad(params, coefs):  # ∇_θ of the PPO loss on the previous update's last minibatches
+            minibatches = metagrad.replayed(replay.minibatches, coefs)
+            loss = lambda p: jax.vmap(lambda mb: self._loss(p, replay.obs_stats, hp, mb)[0])(minibatches).mean()  # noqa: E731
+            return jax.grad(loss)(params)
+
+        return metagrad.implicit_gradient(inner_grad, state.params, meta.coefs, jax.grad(objective)(state.params),
+                                             hp.meta_neumann_alpha, self.config.meta_unroll)
+
+    def meta_objective_gradient(self, state: PPOState, hp: PPOHParams, batch: Transition) -> dict[str, jax.Array]:
+        """The meta-gradient dJ/dφ for a batch collected at `state` (exposed for tests)."""
+        return self._meta_gradient(state, hp, batch, self.task_advantages(state, hp, batch)[0])
+
+    def _meta_update(self, state: PPOState, hp: PPOHParams, batch: Transition, streams):
+        """Step φ by the meta-gradient, then this update's advantages and targets at the new
+        φ with their Jacobian in φ (kept for the next meta step). The task head's targets
+        come last and do not depend on φ."""
+        task_advantages, task_targets = self.task_advantages(state, hp, batch)
+        gradient = self._meta_gradient(state, hp, batch, task_advantages)
+        gradient = jax.tree.map(lambda g: jnp.where(state.meta.ready, g, 0.0), gradient)  # no replay yet: no step
+        meta = metagrad.step(state.meta, gradient, hp.meta_lr)
+        state = state.replace(meta=meta)
+        hp = hp.replace(reward_coefs={**hp.reward_coefs, **meta.coefs})
+        (advantages, targets), (advantages_jac, targets_jac) = metagrad.coefficient_jacobian(
+            lambda coefs: self._advantages(state, hp.replace(reward_coefs=coefs), batch, streams), meta.coefs)
+        targets = jnp.concatenate([targets, task_targets[..., None]], axis=-1)
+        targets_jac = jnp.concatenate([targets_jac, jnp.zeros_like(targets_jac[..., :1, :])], axis=-2)
+        metrics = {"meta/grad_norm": optax.tree.norm(gradient), **{f"meta/{k}": v for k, v in meta.coefs.items()}}
+        jacobians = {"advantages_jac": advantages_jac, "targets_jac": targets_jac}
+        return state, hp, advantages, targets, jacobians, metrics
+
+    def _initial_meta(self, hp: PPOHParams, params, opt_state, obs_stats, policy_input) -> metagrad.MetaState:
+        """φ at the run's coefficients, and an empty replay of the shapes `_learn` keeps."""
+        cfg = self.config
+        coefs = dict(hp.reward_coefs)
+        k, b, v, c = cfg.meta_unroll, cfg.minibatch_size, self.network.num_values, len(coefs)
+        zeros = lambda *shape: jnp.zeros((k, b) + shape, jnp.float32)  # noqa: E731
+        minibatches = {"policy_input": zeros(policy_input.shape[-1]), "raw_action": self.example_action((k, b)),
+                       "log_prob": zeros(), "values": zeros(v), "advantages": zeros(), "targets": zeros(v),
+                       "advantages_jac": zeros(c), "targets_jac": zeros(v, c)}
+        replay = metagrad.Replay(params=params, opt_state=opt_state, obs_stats=obs_stats, minibatches=minibatches)
+        return metagrad.MetaState(coefs=coefs, opt_state=metagrad.optimizer(hp.meta_lr).init(coefs),
+                                     replay=replay, ready=jnp.zeros((), bool))
 
     # ------------------------------------------------------------------ update
     def update(self, state: PPOState, hp: PPOHParams):
         """One PPO update: rollout, reward-transform update, GAE, epochs of SGD."""
         memory = state.memory
         state, batch, streams = self._rollout(state, hp)
-        advantages, targets = self._advantages(state, hp, batch, streams)
+        jacobians, meta_metrics = None, {}
+        if self.config.meta_reward:
+            state, hp, advantages, targets, jacobians, meta_metrics = self._meta_update(state, hp, batch, streams)
+        else:
+            advantages, targets = self._advantages(state, hp, batch, streams)
 
         key, transform_key = jax.random.split(state.key)
         reward_state, transform_metrics = self.transform.update(state.reward_state, batch, transform_key, hp.reward)
         state = state.replace(reward_state=reward_state, key=key)
 
-        state, learn_metrics = self._learn(state, hp, batch, advantages, targets, memory)
+        state, learn_metrics, replay = self._learn(state, hp, batch, advantages, targets, memory, jacobians)
+        if replay is not None:
+            state = state.replace(meta=state.meta.replace(replay=replay, ready=jnp.ones((), bool)))
         if self.config.normalize_obs:
             state = state.replace(obs_stats=state.obs_stats.update(batch.extras["policy_input"]))
         state = state.replace(update_step=state.update_step + 1)
@@ -561,6 +693,7 @@ class PPO:
             **{f"reward/{name}": r.mean() for name, r in streams.items()},
             **{f"episode_reward/{name}": e.summary()["episode_return"] for name, e in state.stream_episodes.items()},
             **{f"transform/{name}": v for name, v in transform_metrics.items()},
+            **meta_metrics,
         }
         if state.successes is not None:
             metrics["episode_success"] = state.successes.summary()["episode_return"]
@@ -597,7 +730,8 @@ def make_ppo(
         hidden_sizes=tuple(config.hidden_sizes),
         activation=config.activation,
         num_values=(sum(s.episodic for s in transform.all_streams) if config.decouple_streams else 1)
-        + sum(not s.episodic for s in transform.all_streams),
+        + sum(not s.episodic for s in transform.all_streams)
+        + int(config.meta_reward),  # the task head of the meta objective, last
     )
     network = (RecurrentActorCritic(gru_size=config.gru_size, **shape) if config.gru_size
                else ActorCritic(shared=config.shared_network, **shape))

@@ -2,7 +2,7 @@
 
 Metrics arrive stacked as [members, updates]; each line of `metrics.jsonl` is one
 update with `step` (env steps per member so far), each metric's mean over members and,
-for returns, the per-member values (`<name>_per_seed`, `null` for a member that has
+for returns and learned coefficients (`meta/`), the per-member values (`<name>_per_seed`, `null` for a member that has
 not finished an episode yet). `episode_return` averages only the members that have.
 `metrics.jsonl` is written after every chunk; TensorBoard gets one event per update
 holding all of that update's scalars (one event per scalar cost ~4% of a 2-core CPU run's
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-PER_MEMBER_PREFIXES = ("episode_return", "episode_length", "episode_success", "episode_reward/", "eval_")
+PER_MEMBER_PREFIXES = ("episode_return", "episode_length", "episode_success", "episode_reward/", "eval_", "meta/")
 
 
 def _clean(x: Any) -> float | None:

@@ -2,7 +2,8 @@
 
 One panel for the training return (mean across members, with a band from the lowest
 to the highest member), one for the greedy evaluation return when there is one, and one
-per named reward stream (its per-episode sum). Several runs share the panels, one
+per named reward stream (its per-episode sum), and one per coefficient a `--meta-reward`
+run learns (`meta/<stream>`). Several runs share the panels, one
 colour each, labelled by folder name.
 """
 
@@ -34,6 +35,8 @@ def _panels(runs: dict[str, list[dict]]) -> list[tuple[str, str]]:
     if "eval_return" in names:
         panels.append(("eval_return", "greedy evaluation return"))
     panels += [(n, f"{n.split('/', 1)[1]} (sum per episode)") for n in sorted(names) if n.startswith("episode_reward/")]
+    panels += [(n, f"learned coefficient of {n.split('/', 1)[1]}") for n in sorted(names)
+               if n.startswith("meta/") and n != "meta/grad_norm"]
     return panels
 
 
