@@ -117,6 +117,12 @@ def test_label_budget_ring_buffer_and_disagreement_queries():
     assert labels == [4, 8, 10, 10] and new == [4, 4, 2, 0]
     assert state["x"].shape == (5, 2, 3, 3 + 2)  # obs and one-hot action per step; the ring holds 5 pairs
     np.testing.assert_array_equal(state["x"][..., 3:].sum(-1), 1.0)  # every slot written (10 labels wrapped)
+    x = jnp.concatenate([obs, jax.nn.one_hot(batch.action, 2)], axis=-1)
+    mean_reward = jax.vmap(lambda p: jnp.tanh(MLP((8,), 1).apply(p, x)[..., 0]))(state["params"]).mean(0)
+    rms = np.sqrt(np.mean(np.asarray(mean_reward) ** 2) + 1e-8)  # ς: the RMS of r̄ over the latest rollout
+    np.testing.assert_allclose(state["scale"], rms, rtol=1e-5)
+    streams, _ = t.apply(state, first_step(batch), hp)
+    np.testing.assert_allclose(streams["preference"], mean_reward[0] / rms, rtol=1e-4, atol=1e-6)
     hp_more = {**hp, "budget": 14.0}  # the budget is traced: raising it resumes querying
     assert float(update(state, batch, jax.random.PRNGKey(9), hp_more)[1]["labels_new"]) == 4
 

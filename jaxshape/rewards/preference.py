@@ -37,10 +37,12 @@ buffer of `buffer_size` labelled pairs in the state. With `selection="disagreeme
 deviation of P_ψ(σ⁰ ≻ σ¹) over the ensemble are labelled (PEBBLE's disagreement sampling);
 `"uniform"` labels uniformly sampled pairs.
 
-The reward paid: the `preference` stream r̂ = mean_k r_ψk(s, a) / ς, where ς is the
-standard deviation of the ensemble-mean reward over the latest rollout's steps, computed
-after each update's training (with `normalize`; a positive scale, no mean subtraction, so
-segment preferences and survival incentives are kept). The `extrinsic` stream is
+The reward paid: the `preference` stream r̂ = mean_k r_ψk(s, a) / ς, where
+ς = √(mean r̄² + 10⁻⁸) is the root mean square of the ensemble-mean reward r̄ over the
+latest rollout's steps, computed after each update's training (with `normalize`). It is a
+positive scale with no mean subtraction, so segment preferences and survival incentives
+are kept; the RMS rather than the std, so a nearly constant learned reward (CartPole's
++1 per step alive) is not blown up by its tiny spread. The `extrinsic` stream is
 rewritten to 0 (`replace_extrinsic`): the learner optimises r̂ only, and the env's reward
 is left for evaluation (the learner still logs it as `episode_return`) and for the oracle,
 which reads it from `update`'s batch. `r_ψ` ends in tanh (rewards in (−1, 1), as in
@@ -167,7 +169,7 @@ def preference_reward(
       lr, epochs, batch_size: Adam rate (traced), steps and pairs per step (static).
       selection: "uniform" or "disagreement" (of `candidates`·`queries` sampled pairs).
       mistake, equal_threshold: the teacher's flip rate and equal-preference threshold.
-      normalize: divide r̂ by its std over the latest rollout; replace_extrinsic: set the
+      normalize: divide r̂ by its root mean square over the latest rollout; replace_extrinsic: set the
         `extrinsic` stream to 0 so the learner sees r̂ only.
       use_action, num_actions: r_ψ(s, a) (discrete actions one-hot over `num_actions`)
         or r_ψ(s).
@@ -288,7 +290,7 @@ def preference_reward(
 
         # 3. the reward's scale, and accuracy on fresh pairs never trained on
         step_rewards = rewards_of(params, features(batch.obs, batch.action, 2)).mean(0)
-        scale = jnp.sqrt(step_rewards.var() + 1e-8) if normalize else jnp.ones((), jnp.float32)
+        scale = jnp.sqrt(jnp.mean(step_rewards ** 2) + 1e-8) if normalize else jnp.ones((), jnp.float32)
         h_a, h_b, hs_a, hs_b = label_pairs(held_key, batch, queries)
         pred = (segment_returns(params, pair_features(h_a), h_a["mask"]).mean(0)
                 - segment_returns(params, pair_features(h_b), h_b["mask"]).mean(0))
