@@ -103,3 +103,9 @@ from jaxshape.rewards.env_terms import env_terms  # noqa: E402
 
 __all__ += ["env_terms"]
 # --- end an env's own reward terms
+
+# --- rewards learned from preferences (preference.py)
+from jaxshape.rewards.preference import bradley_terry_loss, preference_reward, teacher_labels, true_return  # noqa: E402
+
+__all__ += ["preference_reward", "bradley_terry_loss", "teacher_labels", "true_return"]
+# --- end rewards learned from preferences

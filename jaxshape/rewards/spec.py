@@ -14,6 +14,7 @@ the small libraries below, with defaults chosen from the env where one fits.
     normalize(stream=rnd)  clip(stream=...)  scale(stream=..., factor=...)  symlog(stream=...)
     env_terms(names=("a", "b"))                 the env's own reward terms as streams (default: all it reports)
     effort(coef=1)                              the action cost −‖a‖² as the stream `effort` (continuous actions)
+    preference(oracle=true_return, queries=64)  a reward model learned from teacher-labelled segment pairs
 """
 
 from __future__ import annotations
@@ -176,6 +177,12 @@ EXAMPLES: dict[str, tuple[str, str]] = {
     "env_terms": (("env_terms", "Craftax-Classic-Symbolic-v1") if importlib.util.find_spec("craftax")
                   else ("env_terms(names=())", "CartPole-v1")),
 }
+
+# --- preference rewards (preference.py)
+BUILDERS["preference"] = _with_actions("jaxshape.rewards.preference.preference_reward")
+EXAMPLES["preference"] = ("preference(queries=4, segment_length=4, epochs=2, batch_size=4, hidden_sizes=(8,))",
+                          "CartPole-v1")
+# --- end preference rewards
 
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
 
