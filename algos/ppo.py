@@ -588,6 +588,8 @@ class PPO:
             **{f"episode_reward/{name}": e.summary()["episode_return"] for name, e in state.stream_episodes.items()},
             **{f"transform/{name}": v for name, v in transform_metrics.items()},
         }
+        if state.stream_scales is not None:  # decoupled: σ_k, the return scale one coefficient unit weighs
+            metrics.update({f"return_scale/{k}": v for k, v in zip(self.scaled_streams, state.stream_scales.scale)})
         if state.successes is not None:
             metrics["episode_success"] = state.successes.summary()["episode_return"]
         return state, metrics
