@@ -89,8 +89,8 @@ def main():
     name = args.name or f"decoupled_streams_{args.task}"
     config = PPOConfig(env=env, total_steps=args.total_steps)
     summary, wall0 = {}, time.perf_counter()
-    for label, (decoupled, transform) in conditions(args.task, args.effort, args.scale, args.coef,
-                                                            (args.only,) if args.only else ("summed", "decoupled")).items():
+    hows = (args.only,) if args.only else ("summed", "decoupled")
+    for label, (decoupled, transform) in conditions(args.task, args.effort, args.scale, args.coef, hows).items():
         ppo = make_ppo(dataclasses.replace(config, decouple_streams=decoupled), transform=transform)
         run = ec.run_condition(ppo, default_hparams(ppo.transform), args.seeds, args.evals, 32)
         final = run["eval/return"][:, -1]
