@@ -45,7 +45,6 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxshape.algos.returns import normalized
 
 GRADIENTS = ("unrolled", "implicit")
 
@@ -107,6 +106,11 @@ def replayed(minibatches: dict[str, jax.Array], coefs: dict[str, jax.Array]) -> 
     out["advantages"] = minibatches["advantages"] + minibatches["advantages_jac"] @ delta
     out["targets"] = minibatches["targets"] + minibatches["targets_jac"] @ delta
     return out
+
+
+def normalized(x: jax.Array) -> jax.Array:
+    """(x − mean x) / (std x + 1e-8) over every element."""
+    return (x - x.mean()) / (x.std() + 1e-8)
 
 
 def task_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, task_advantages: jax.Array) -> jax.Array:

@@ -48,7 +48,7 @@ from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
 from jaxshape.algos.networks import ActorCritic, RecurrentActorCritic, check_shape_settings
 from jaxshape.algos import meta_reward as metagrad
-from jaxshape.algos.returns import decoupled_advantages, gae, normalized
+from jaxshape.algos.returns import ReturnScale, decoupled_advantages, gae, scaled_stream, stream_units
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ class PPOConfig:
     normalize_obs: bool = False
     anneal_lr: bool = True
     continuous_squash: str = "tanh"
-    decouple_streams: bool = False  # a value head per episodic stream, advantages normalised per stream (GDPO)
+    decouple_streams: bool = False  # a value head per stream, advantages in units of its return's running std
     gru_size: int = 0  # GRU memory units of a recurrent policy; 0: feed-forward
     clip_value: bool = True  # value loss max(unclipped, clipped at ±clip_eps) (PureJaxRL); False: plain (brax)
     adam_eps: float = 1e-5  # Adam's ε (PureJaxRL 1e-5; optax's and brax's default 1e-8)
@@ -148,6 +148,7 @@ class PPOState:
     key: jax.Array
     update_step: jax.Array
     meta: metagrad.MetaState | None = None  # the learned reward coefficients (meta_reward); None
+    stream_scales: ReturnScale | None = None  # decoupled streams: each stream's running return scale; else None
 
 
 def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
@@ -217,9 +218,12 @@ class PPO:
     policy follows A = A_0 + Σ_j coef_j · A_j (Burda et al. 2018).
 
     With `config.decouple_streams`, every episodic stream gets a value head of its own
-    too, and each stream's advantages are normalised before the weighted sum,
-    A = Σ_k coef_k · norm(A_k) (`returns.decoupled_advantages`): a stream's scale no
-    longer decides its weight, its coefficient does.
+    too, each head predicts its stream's value in units of the running std σ_k of the
+    stream's discounted return (`returns.ReturnScale`, in `PPOState.stream_scales`), and
+    A = Σ_k coef_k · g_k · A_k / σ_k (`returns.decoupled_advantages`, non-episodic
+    streams included): a stream's scale no longer decides its weight, its coefficient
+    does (one coefficient weighs one σ of its stream's return), and a stream without
+    return signal (σ_k ≈ 0, gain g_k ≈ 0) weighs nothing.
     """
 
     config: PPOConfig
@@ -236,6 +240,11 @@ class PPO:
     @property
     def nonepisodic(self) -> tuple[Stream, ...]:
         return tuple(s for s in self.transform.all_streams if not s.episodic)
+
+    @property
+    def scaled_streams(self) -> tuple[str, ...]:
+        """The streams of `PPOState.stream_scales`, in value-head order (`decouple_streams`); else ()."""
+        return self.episodic_heads + tuple(s.name for s in self.nonepisodic) if self.episodic_heads else ()
 
     @property
     def episodic_heads(self) -> tuple[str, ...]:
@@ -381,6 +390,7 @@ class PPO:
             key=key,
             update_step=jnp.zeros((), jnp.int32),
             meta=self._initial_meta(hp, params, opt_state, obs_stats, policy_input) if cfg.meta_reward else None,
+            stream_scales=ReturnScale.create(cfg.num_envs, len(self.scaled_streams)) if self.episodic_heads else None,
         )
 
     def example_action(self, batch: tuple[int, ...] = ()) -> jax.Array:
@@ -448,12 +458,13 @@ class PPO:
         next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2,
                                        coefs=step_coefs)
         next_values = self._next_values(state, batch, next_input)
-        if self.episodic_heads:  # a head per episodic stream, advantages normalised per stream
+        if self.episodic_heads:  # a head per stream, each in units of its return scale
             heads = len(self.episodic_heads)
+            unit, gain = stream_units(state.stream_scales.scale)
             advantages, targets = decoupled_advantages(
                 [streams[k] for k in self.episodic_heads], [coefs[k] for k in self.episodic_heads],
                 values[..., :heads], next_values[..., :heads], batch.terminated, batch.truncated, hp.gamma,
-                hp.gae_lambda)
+                hp.gae_lambda, unit[:heads], gain[:heads])
             all_targets = [targets[..., k] for k in range(heads)]
         else:
             advantages, targets = gae(
@@ -468,12 +479,26 @@ class PPO:
             following = jnp.concatenate([values[1:], last_values[None]], axis=0)
             never = jnp.zeros_like(batch.terminated)
             for j, stream in enumerate(self.nonepisodic, start=len(all_targets)):
-                adv_j, target_j = gae(streams[stream.name], values[..., j], following[..., j], never, never,
-                                      hp.reward_gammas[stream.name], hp.gae_lambda)
-                adv_j = normalized(adv_j) if self.episodic_heads else adv_j
+                u_j = unit[j] if self.episodic_heads else 1.0  # decoupled: the head predicts in units of u_j
+                adv_j, target_j = gae(streams[stream.name], u_j * values[..., j], u_j * following[..., j], never,
+                                      never, hp.reward_gammas[stream.name], hp.gae_lambda)
+                if self.episodic_heads:
+                    adv_j, target_j = scaled_stream(adv_j, target_j, u_j, gain[j])
                 advantages = advantages + coefs[stream.name] * adv_j
                 all_targets.append(target_j)
         return advantages, jnp.stack(all_targets, axis=-1)
+
+    def _scale_streams(self, state: PPOState, hp: PPOHParams, batch: Transition, streams) -> PPOState:
+        """Merge the rollout's discounted returns into each stream's running return scale
+        (`decouple_streams`; the batch's own returns count, so the first update has a scale)."""
+        if state.stream_scales is None:
+            return state
+        gammas = jnp.stack([jnp.asarray(hp.gamma)] * len(self.episodic_heads)
+                           + [hp.reward_gammas[s.name] for s in self.nonepisodic])
+        episodic = jnp.array([True] * len(self.episodic_heads) + [False] * len(self.nonepisodic))
+        resets = jnp.logical_and(batch.done[..., None], episodic)
+        rewards = jnp.stack([streams[k] for k in self.scaled_streams], axis=-1)
+        return state.replace(stream_scales=state.stream_scales.update(rewards, resets, gammas))
 
     def _next_values(self, state: PPOState, batch: Transition, next_input: jax.Array) -> jax.Array:
         """V(s′) [T, N, V] of the true next observations; a recurrent policy takes one more
@@ -669,6 +694,7 @@ class PPO:
         """One PPO update: rollout, reward-transform update, GAE, epochs of SGD."""
         memory = state.memory
         state, batch, streams = self._rollout(state, hp)
+        state = self._scale_streams(state, hp, batch, streams)
         jacobians, meta_metrics = None, {}
         if self.config.meta_reward:
             state, hp, advantages, targets, jacobians, meta_metrics = self._meta_update(state, hp, batch, streams)
@@ -695,6 +721,8 @@ class PPO:
             **{f"transform/{name}": v for name, v in transform_metrics.items()},
             **meta_metrics,
         }
+        if state.stream_scales is not None:  # decoupled: σ_k, the return scale one coefficient unit weighs
+            metrics.update({f"return_scale/{k}": v for k, v in zip(self.scaled_streams, state.stream_scales.scale)})
         if state.successes is not None:
             metrics["episode_success"] = state.successes.summary()["episode_return"]
         return state, metrics

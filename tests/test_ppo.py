@@ -124,6 +124,61 @@ def test_decoupled_streams_give_every_episodic_stream_a_value_head():
     hp = default_hparams(transform)
     state, metrics = jax.jit(ppo.train)(jax.random.PRNGKey(0), hp)
     assert np.isfinite(np.asarray(metrics["loss_total"])).all()
+    # each stream's running return scale lives in the state: the 1000x distractor's is the largest
+    assert state.stream_scales.returns.shape == (4, 3)
+    scales = np.asarray(state.stream_scales.scale)
+    assert scales[1] > 10 * max(scales[0], scales[2]) > 0
+    plain = make_ppo(dataclasses.replace(config, decouple_streams=False), transform=transform)
+    assert plain.init(jax.random.PRNGKey(0), hp).stream_scales is None
+
+
+def _decoupled(transform, **overrides):
+    config = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 2, num_epochs=2, num_minibatches=2,
+                       hidden_sizes=(8,), decouple_streams=True)
+    ppo = make_ppo(dataclasses.replace(config, **overrides), transform=transform)
+    return ppo, default_hparams(ppo.transform)
+
+
+def test_decoupled_training_ignores_a_streams_scale():
+    """A stream x1000: its return scale is 1000x, its head predicts in that unit, so after
+    two updates (rollouts, GAE, value loss, gradient clipping, Adam) the parameters match."""
+    from jaxshape import rewards
+
+    cost = rewards.term("cost", lambda t, hp: -hp["scale"] * (jnp.abs(t.next_obs[:, 0]) + 0.1 * t.action),
+                        hparams={"scale": 1.0})
+    ppo, hp = _decoupled(cost)
+    hps = jax.tree.map(lambda x: jnp.stack([x, x]), hp)
+    hps = hps.replace(reward={"scale": jnp.array([1.0, 1000.0])})
+    states = jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))(jax.random.PRNGKey(3), hps)[0]
+    base, scaled = (jax.tree.map(lambda x, i=i: x[i], states) for i in (0, 1))
+    np.testing.assert_allclose(scaled.stream_scales.scale, base.stream_scales.scale * np.array([1.0, 1000.0]),
+                               rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(base.params), jax.tree.leaves(scaled.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_streams_that_pay_zero_do_not_change_the_decoupled_advantages():
+    """Three streams paying exactly 0, each with its own (untrained, noisy) head: the
+    combined advantages equal those with the three coefficients set to 0, bitwise."""
+    from jaxshape import rewards
+
+    zeros = rewards.chain(*(rewards.term(f"zero{i}", lambda t, hp: jnp.zeros_like(t.reward)) for i in range(3)))
+    ppo, hp = _decoupled(zeros, num_steps=32)
+    state = ppo.init(jax.random.PRNGKey(0), hp)
+
+    @jax.jit
+    def advantages(hp):
+        after, batch, streams = ppo._rollout(state, hp)
+        after = ppo._scale_streams(after, hp, batch, streams)
+        return ppo._advantages(after, hp, batch, streams), after.stream_scales.scale
+
+    (with_zeros, targets), scale = advantages(hp)
+    silenced = hp.replace(reward_coefs={**hp.reward_coefs, **{f"zero{i}": jnp.float32(0.0) for i in range(3)}})
+    (without, _), _ = advantages(silenced)
+    assert float(scale[0]) > 0.0 and np.all(np.asarray(scale[1:]) == 0.0)
+    assert float(jnp.std(with_zeros)) > 0.1
+    np.testing.assert_array_equal(with_zeros, without)
+    assert np.isfinite(np.asarray(targets)).all()
 
 
 def test_value_loss_is_clipped_around_the_rollout_values_unless_clip_value_is_off():
