@@ -103,3 +103,9 @@ from jaxshape.rewards.env_terms import env_terms  # noqa: E402
 
 __all__ += ["env_terms"]
 # --- end an env's own reward terms
+
+# --- adversarial imitation: GAIL, AIRL (imitation.py)
+from jaxshape.rewards.imitation import adversarial_imitation, airl, gail  # noqa: E402
+
+__all__ += ["adversarial_imitation", "gail", "airl"]
+# --- end adversarial imitation
