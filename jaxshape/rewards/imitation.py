@@ -192,7 +192,8 @@ class Discriminator:
         if not self.airl:
             return self.net.apply(params["d"], x)[..., 0]
         x_obs, x_act, x_next = self.inputs.split(x)
-        return self.g(params, x_obs, x_act) + gamma * cont * self.potential(params, x_next) - self.potential(params, x_obs)
+        shaped = gamma * cont * self.potential(params, x_next) - self.potential(params, x_obs)
+        return self.g(params, x_obs, x_act) + shaped
 
     def loss(self, params: dict, policy: tuple, expert: tuple, eps: jax.Array, gamma: Any,
              grad_penalty: Any) -> tuple[jax.Array, dict]:

@@ -201,7 +201,8 @@ def _imitation(kind: str) -> Callable:
 
 BUILDERS.update(gail=_imitation("gail"), airl=_imitation("airl"))
 # the registry test writes a small CartPole demos file and puts its path in place of {demos}
-EXAMPLES.update(gail=("gail(demos={demos})", "CartPole-v1"), airl=("airl(demos={demos}, grad_penalty=1)", "CartPole-v1"))
+EXAMPLES.update(gail=("gail(demos={demos})", "CartPole-v1"),
+                airl=("airl(demos={demos}, grad_penalty=1)", "CartPole-v1"))
 # --- end adversarial imitation
 
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
