@@ -2,7 +2,8 @@
 PPO on the discriminator's reward only) against behaviour cloning and the expert.
 
     python experiments/imitation.py [--env CartPole-v1] [--seeds 4] [--episodes 1,4,16]
-                                    [--expert-steps N] [--total-steps N]
+                                    [--expert-steps N] [--total-steps N] [--methods bc,gail,airl]
+                                    [--form positive|logit] [--grad-penalty L]
 
 1. The expert: `jaxshape train` (PPO on the env's reward), then `jaxshape eval RUN
    --episodes 16 --save-transitions demos.npz` (greedy), both through the real CLI.
@@ -122,6 +123,8 @@ def main():
     ap.add_argument("--expert-steps", type=int, default=200_704)
     ap.add_argument("--total-steps", type=int, default=102_400)
     ap.add_argument("--evals", type=int, default=5)
+    ap.add_argument("--form", default="positive", choices=["positive", "logit"], help="GAIL's reward form")
+    ap.add_argument("--grad-penalty", type=float, default=0.0, help="the discriminator's gradient penalty")
     ap.add_argument("--name", default=None)
     args = ap.parse_args()
     name = args.name or f"imitation_{args.env.split('-')[0].lower()}"
@@ -155,7 +158,8 @@ def main():
                 final = behaviour_cloning(env, params, subset, args.seeds)
                 extra = {}
             else:
-                transform = rewards.adversarial_imitation(subset, method, num_actions=num_actions)
+                transform = rewards.adversarial_imitation(subset, method, num_actions=num_actions, form=args.form,
+                                                          grad_penalty=args.grad_penalty)
                 config = PPOConfig(env=args.env, total_steps=args.total_steps, **ppo_kwargs)
                 ppo = make_ppo(config, env, params, transform)
                 hp = default_hparams(transform, learning_rate=lr,
