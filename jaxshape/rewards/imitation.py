@@ -47,6 +47,10 @@ Settled details:
   deviation (fixed at build time; a dimension constant in the demos keeps scale 1),
   clipped to ±10; continuous actions likewise; discrete actions one-hot (`num_actions`).
 - γ in f is the transition's γ (the learner's), on policy and expert samples alike.
+- Learners: PPO pays each rollout's rewards from the discriminator of that rollout. SAC
+  runs too, but its replay buffer keeps the reward paid when a transition was collected;
+  it is not recomputed with the current discriminator (as DAC does). The experiments
+  (experiments/RESULTS.md) use PPO only.
 
 Traced hparams: `lr` (Adam), `grad_penalty` (λ_gp), `env_reward`. Static: `kind`,
 `form`, `steps` (discriminator steps per update), `minibatch`, `hidden_sizes`,
