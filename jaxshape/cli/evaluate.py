@@ -2,7 +2,12 @@
 
 A conditioned run (`train --condition NAME=LO:HI`) plays at the coefficients given with
 `--set NAME=VALUE`, each of the others at the middle of its range; the return of each
-reward stream is printed beside the task's."""
+reward stream is printed beside the task's.
+
+`--save-transitions FILE.npz` also plays `--episodes` fresh episodes with one member's
+policy (`--member`, default 0), greedy or, with `--sample`, sampled from the policy,
+and writes their transitions for imitation (`--reward "gail(demos=FILE.npz)"`; the
+format is `jaxshape.demos`)."""
 
 from __future__ import annotations
 
@@ -62,12 +67,25 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="set_values", type=parse_set, action="append", default=[],
                         metavar="NAME=VALUE", help="a conditioned run's reward coefficient to play at (repeatable)")
+    parser.add_argument("--save-transitions", metavar="FILE.npz", default=None,
+                        help="also write the transitions of --episodes fresh episodes of one member's policy to this "
+                             ".npz (expert demos for gail/airl)")
+    parser.add_argument("--member", type=int, default=0, help="the member whose transitions --save-transitions "
+                        "writes (default 0)")
+    parser.add_argument("--sample", action="store_true", help="--save-transitions samples actions from the policy "
+                        "(default: greedy, the policy's mode)")
     add_compile_cache_flag(parser)
     args = parser.parse_args(argv)
     if args.episodes <= 0:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
+    if args.save_transitions is not None:
+        from jaxshape.demos import check_writable
+
+        check_writable(args.save_transitions)
     configure_compile_cache(args)
-    learner, member_hparams, states, _ = restore_run(args.run_dir)
+    learner, member_hparams, states, saved = restore_run(args.run_dir)
+    if args.save_transitions is not None:
+        save_transitions(learner, states, saved, args)
     member_hparams, lines = conditioned_hparams(learner, member_hparams, args.set_values)
     for line in lines:
         print(line)
@@ -80,3 +98,33 @@ def main(argv: Sequence[str]) -> int:
     if streams:
         print("mean return per stream: " + ", ".join(f"{k.split('/', 1)[1]} {result[k].mean():.2f}" for k in streams))
     return 0
+
+
+def save_transitions(learner: Any, states: Any, saved: dict, args: Any) -> None:
+    """Write the transitions of `args.episodes` episodes of member `args.member` (module docstring)."""
+    import jax
+
+    from jaxshape.demos import episodes_from_rollout, rollout_transitions, save_demos
+    from jaxshape.evaluation import episode_limit
+
+    members = len(saved["seeds"])
+    if not 0 <= args.member < members:
+        raise ConfigError(f"--member {args.member}: this run has members 0 to {members - 1}")
+    if learner.transform.observe is not None or getattr(learner, "recurrent", False) or getattr(
+            learner.config, "condition", ()):
+        raise ConfigError("--save-transitions plays a feed-forward policy that reads only the observation; this "
+                          "run's policy also reads its reward transform's state, a memory or its coefficients")
+    state = jax.tree.map(lambda x: x[args.member], states)
+    deterministic = not args.sample
+
+    def act(obs, key):
+        return learner.act(state, obs, key, deterministic=deterministic)
+
+    limit = episode_limit(learner.env, learner.env_params)
+    rollout = jax.jit(lambda key: rollout_transitions(learner.env, learner.env_params, act, key, args.episodes, limit))
+    steps = rollout(jax.random.PRNGKey(args.seed + 1))
+    demos = episodes_from_rollout(jax.device_get(steps), saved["config"].get("env", ""),
+                                  "sampled" if args.sample else "greedy")
+    save_demos(args.save_transitions, demos)
+    print(f"wrote {len(demos['obs'])} transitions of {args.episodes} {demos['policy']} episodes of member "
+          f"{args.member} (mean return {demos['episode_return'].mean():.2f}) to {args.save_transitions}")

@@ -109,3 +109,8 @@ from jaxshape.rewards.preference import bradley_terry_loss, preference_reward, t
 
 __all__ += ["preference_reward", "bradley_terry_loss", "teacher_labels", "true_return"]
 # --- end rewards learned from preferences
+# --- adversarial imitation: GAIL, AIRL (imitation.py)
+from jaxshape.rewards.imitation import adversarial_imitation, airl, gail  # noqa: E402
+
+__all__ += ["adversarial_imitation", "gail", "airl"]
+# --- end adversarial imitation

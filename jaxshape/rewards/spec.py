@@ -15,6 +15,7 @@ the small libraries below, with defaults chosen from the env where one fits.
     env_terms(names=("a", "b"))                 the env's own reward terms as streams (default: all it reports)
     effort(coef=1)                              the action cost −‖a‖² as the stream `effort` (continuous actions)
     preference(oracle=true_return, queries=64)  a reward model learned from teacher-labelled segment pairs
+    gail(demos=FILE, episodes=4)  airl(demos=FILE)   adversarial imitation of the expert transitions in FILE
 """
 
 from __future__ import annotations
@@ -183,6 +184,32 @@ BUILDERS["preference"] = _with_actions("jaxshape.rewards.preference.preference_r
 EXAMPLES["preference"] = ("preference(queries=4, segment_length=4, epochs=2, batch_size=4, hidden_sizes=(8,))",
                           "CartPole-v1")
 # --- end preference rewards
+# --- adversarial imitation (imitation.py): the demos file is read and checked against --env here
+def _imitation(kind: str) -> Callable:
+    def build(env_name, args):
+        from jaxshape.demos import check_demos, load_demos
+        from jaxshape.rewards.imitation import adversarial_imitation
+
+        path = args.pop("demos", None)
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"{kind} needs demos=FILE, an .npz of expert transitions (write one with "
+                              "`jaxshape eval RUN --save-transitions FILE`)")
+        demos = load_demos(path, args.pop("episodes", None))
+        env, params = _env_instance(env_name)
+        if env is not None:
+            check_demos(demos, env, params, where=f"{kind}(demos={path})")
+            if "num_actions" not in args and _num_actions(env_name) is not None:
+                args["num_actions"] = _num_actions(env_name)
+        return adversarial_imitation(demos, kind, **args)
+
+    return build
+
+
+BUILDERS.update(gail=_imitation("gail"), airl=_imitation("airl"))
+# the registry test writes a small CartPole demos file and puts its path in place of {demos}
+EXAMPLES.update(gail=("gail(demos={demos})", "CartPole-v1"),
+                airl=("airl(demos={demos}, grad_penalty=1)", "CartPole-v1"))
+# --- end adversarial imitation
 
 _TERM = re.compile(r"^\s*([a-z_0-9]+)\s*(?:\((.*)\))?\s*$", re.S)
 
