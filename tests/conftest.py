@@ -1,6 +1,9 @@
-"""Session set-up: one persistent XLA compilation cache for the whole test session, and
-the grouping that lets `python -m pytest -n 2 --dist loadgroup` (pytest-xdist) split the
-suite over two worker processes without building any shared fixture twice.
+"""Session set-up: one persistent XLA compilation cache for the whole test session.
+
+The suite runs on two pytest-xdist workers (`python -m pytest -x -q -n 2 --dist loadfile`):
+each test file runs whole on one worker, so a module- or session-scoped fixture (a trained
+run several tests read) is built once, as without xdist. (`--dist loadgroup` would not do:
+with pytest 9 its group suffix never reaches the node id, and a module's tests scatter.)
 
 Many tests (and the CLI subprocesses they start) compile the same small programs; a
 cache shared through the environment compiles each once per session. It lives in a fresh
@@ -17,32 +20,12 @@ import os
 import shutil
 import tempfile
 
-import pytest
-
 _CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _CACHE = tempfile.mkdtemp(prefix="jaxshape-tests-xla-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(16 * 2**30))  # a bound, so a file lock
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "xdist_group(name): tests that one xdist worker runs together")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """A test that uses a module-, class- or session-scoped fixture of this suite goes in
-    its module's xdist group, so under `--dist loadgroup` one worker runs all such tests of
-    a module back to back and builds the fixture once; every other test is free to run on
-    either worker. (Runs before xdist reads the groups; a no-op without xdist.)"""
-    for item in items:
-        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        shared = any(d.scope != "function" and d.baseid.startswith("tests")
-                     for fixturedefs in defs.values() for d in fixturedefs)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def pytest_sessionfinish(session, exitstatus):
