@@ -52,28 +52,61 @@ def test_eval_episodes_0_trains_without_evaluating(tmp_path):
     assert json.loads((out / "summary.json").read_text())["final_eval_return"] is None
 
 
-@pytest.mark.parametrize(
-    "args, fix",
-    [
-        (["--env", "CartPol-v1"], "did you mean CartPole-v1"),
-        (["--algo", "dqn"], "choose one of ppo"),
-        (["--num-minibatches", "3"], "pick a divisor of 64"),
-        (["--num-envs", "0"], "num_envs must be a positive integer"),
-        (["--num-seeds", "0"], "num_seeds must be a positive integer"),
-        (["--learning-rate", "fast"], "invalid float value"),
-        (["--env", "brax/hoper"], "did you mean brax/hopper"),
-        (["--env-options", "max_steps=9"], "takes no option max_steps: its params are max_steps_in_episode"),
-        (["--env-options", "max_steps_in_episode"], "write key=value"),
-        (["--env-options", "max_steps_in_episode=-5"], "max_steps_in_episode=-5 for CartPole-v1 is out of its domain"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(args, fix, tmp_path):
-    result = jaxshape("train", *TINY, "--out", str(tmp_path / "run"), *args)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("jaxshape: error:")]
-    assert len(lines) == 1 and fix in lines[0], result.stderr
-    assert not (tmp_path / "run").exists()  # refused before anything was written
+BAD_INPUT = [
+    (["--env", "CartPol-v1"], "did you mean CartPole-v1"),
+    (["--algo", "dqn"], "choose one of ppo"),
+    (["--num-minibatches", "3"], "pick a divisor of 64"),
+    (["--num-envs", "0"], "num_envs must be a positive integer"),
+    (["--num-seeds", "0"], "num_seeds must be a positive integer"),
+    (["--learning-rate", "fast"], "invalid float value"),
+    (["--env", "brax/hoper"], "did you mean brax/hopper"),
+    (["--env-options", "max_steps=9"], "takes no option max_steps: its params are max_steps_in_episode"),
+    (["--env-options", "max_steps_in_episode"], "write key=value"),
+    (["--env-options", "max_steps_in_episode=-5"], "max_steps_in_episode=-5 for CartPole-v1 is out of its domain"),
+]
+
+# All the bad-input cases go through the entry point of `python -m jaxshape` (cli.main, whose
+# return value is the exit status) in ONE subprocess, so JAX is imported once, not per case.
+# A case that raises shows its traceback in its stderr, as `python -m jaxshape` would print it.
+# (test_existing_run_folder_is_never_overwritten checks the status of a real `python -m jaxshape`.)
+MAIN_PER_CASE = """
+import contextlib, io, json, sys, traceback
+from jaxshape.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    results.append({"returncode": code, "stderr": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bad-input")
+    argvs = [["train", *TINY, "--out", str(base / str(i) / "run"), *args] for i, (args, _) in enumerate(BAD_INPUT)]
+    result = subprocess.run([sys.executable, "-c", MAIN_PER_CASE, json.dumps(argvs)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return base, json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUT)), ids=[" ".join(args) for args, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(case, bad_input_results):
+    base, results = bad_input_results
+    fix, result = BAD_INPUT[case][1], results[case]
+    assert result["returncode"] == 2
+    assert "Traceback" not in result["stderr"]
+    lines = [line for line in result["stderr"].splitlines() if line.startswith("jaxshape: error:")]
+    assert len(lines) == 1 and fix in lines[0], result["stderr"]
+    assert not (base / str(case) / "run").exists()  # refused before anything was written
 
 
 def test_existing_run_folder_is_never_overwritten(run_dir):
