@@ -45,6 +45,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxshape.algos.returns import normalized
+
 
 GRADIENTS = ("unrolled", "implicit")
 
@@ -93,7 +95,12 @@ def coefficient_jacobian(fn: Callable[[dict[str, jax.Array]], Any], coefs: dict[
     order = names(coefs)
     as_dict = lambda vector: {**coefs, **{k: vector[i] for i, k in enumerate(order)}}  # noqa: E731
     vector = as_vector(coefs)
-    return fn(coefs), jax.jacfwd(lambda v: fn(as_dict(v)))(vector)
+    def value_twice(v):
+        value = fn(as_dict(v))
+        return value, value
+
+    jac, value = jax.jacfwd(value_twice, has_aux=True)(vector)
+    return value, jac
 
 
 def replayed(minibatches: dict[str, jax.Array], coefs: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -106,11 +113,6 @@ def replayed(minibatches: dict[str, jax.Array], coefs: dict[str, jax.Array]) -> 
     out["advantages"] = minibatches["advantages"] + minibatches["advantages_jac"] @ delta
     out["targets"] = minibatches["targets"] + minibatches["targets_jac"] @ delta
     return out
-
-
-def normalized(x: jax.Array) -> jax.Array:
-    """(x − mean x) / (std x + 1e-8) over every element."""
-    return (x - x.mean()) / (x.std() + 1e-8)
 
 
 def task_surrogate(log_prob: jax.Array, old_log_prob: jax.Array, task_advantages: jax.Array) -> jax.Array:

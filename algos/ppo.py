@@ -48,7 +48,7 @@ from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
 from jaxshape.algos.networks import ActorCritic, RecurrentActorCritic, check_shape_settings
 from jaxshape.algos import meta_reward as metagrad
-from jaxshape.algos.returns import ReturnScale, decoupled_advantages, gae, scaled_stream, stream_units
+from jaxshape.algos.returns import ReturnScale, decoupled_advantages, gae, normalized, scaled_stream, stream_units
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,16 +448,15 @@ class PPO:
         return state, batch, streams
 
     # -------------------------------------------------------------- advantages
-    def _advantages(self, state: PPOState, hp: PPOHParams, batch: Transition, streams):
-        """GAE per value head; returns (combined advantages [T, N], targets [T, N, V])."""
+    def _advantages(self, state: PPOState, hp: PPOHParams, batch: Transition, streams,
+                    next_values: jax.Array | None = None):
+        """GAE per value head; returns (combined advantages [T, N], targets [T, N, V]).
+        `next_values`: `_batch_next_values` of the batch, when already computed."""
         values = batch.extras["values"]
         episodic = {k: r for k, r in streams.items() if k not in {s.name for s in self.nonepisodic}}
-        # V of the true next observation: bootstraps through truncation (the episodic heads)
-        step_coefs = batch.extras.get("coefs")  # [T, N, K] of a conditioned run: the ending episode's at its end
-        coefs = self.step_coefs(hp, step_coefs)
-        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2,
-                                       coefs=step_coefs)
-        next_values = self._next_values(state, batch, next_input)
+        coefs = self.step_coefs(hp, batch.extras.get("coefs"))
+        if next_values is None:  # V of the true next observation: bootstraps through truncation (episodic heads)
+            next_values = self._batch_next_values(state, batch)
         if self.episodic_heads:  # a head per stream, each in units of its return scale
             heads = len(self.episodic_heads)
             unit, gain = stream_units(state.stream_scales.scale)
@@ -500,6 +499,14 @@ class PPO:
         rewards = jnp.stack([streams[k] for k in self.scaled_streams], axis=-1)
         return state.replace(stream_scales=state.stream_scales.update(rewards, resets, gammas))
 
+    def _batch_next_values(self, state: PPOState, batch: Transition) -> jax.Array:
+        """V(s′) [T, N, V] of the batch's true next observations, seen with the features and
+        conditioned coefficients of the episode that step belongs to."""
+        step_coefs = batch.extras.get("coefs")  # [T, N, K] of a conditioned run: the ending episode's at its end
+        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2,
+                                       coefs=step_coefs)
+        return self._next_values(state, batch, next_input)
+
     def _next_values(self, state: PPOState, batch: Transition, next_input: jax.Array) -> jax.Array:
         """V(s′) [T, N, V] of the true next observations; a recurrent policy takes one more
         step from the memory each step left (the ending episode's, at a truncation)."""
@@ -525,8 +532,7 @@ class PPO:
         log_prob = self.head.log_prob(policy, minibatch["raw_action"])
         log_ratio = log_prob - minibatch["log_prob"]
         ratio = jnp.exp(log_ratio)
-        advantages = minibatch["advantages"]
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        advantages = normalized(minibatch["advantages"])
         clipped_ratio = jnp.clip(ratio, 1.0 - hp.clip_eps, 1.0 + hp.clip_eps)
         actor_loss = -jnp.minimum(ratio * advantages, clipped_ratio * advantages).mean()
 
@@ -615,13 +621,14 @@ class PPO:
         return state.replace(params=params, opt_state=opt_state, key=key), info, replay
 
     # ------------------------------------------------------------- meta reward
-    def task_advantages(self, state: PPOState, hp: PPOHParams, batch: Transition):
+    def task_advantages(self, state: PPOState, hp: PPOHParams, batch: Transition,
+                        next_values: jax.Array | None = None):
         """GAE of the env's own reward with the task value head (the last one): the meta
         objective's Â_task, and that head's value targets."""
-        next_input = self.policy_input(batch.next_obs, batch.extras.get("next_features"), batch_dims=2)
-        next_values = self._next_values(state, batch, next_input)[..., -1]
-        return gae(batch.reward, batch.extras["values"][..., -1], next_values, batch.terminated, batch.truncated,
-                   hp.gamma, hp.gae_lambda)
+        if next_values is None:
+            next_values = self._batch_next_values(state, batch)
+        return gae(batch.reward, batch.extras["values"][..., -1], next_values[..., -1], batch.terminated,
+                   batch.truncated, hp.gamma, hp.gae_lambda)
 
     def task_objective(self, params, obs_stats: RunningMeanStd, batch: Transition, task_advantages: jax.Array):
         """J(θ): the policy-gradient surrogate of the env reward on `batch` (collected by
@@ -662,14 +669,16 @@ class PPO:
         """Step φ by the meta-gradient, then this update's advantages and targets at the new
         φ with their Jacobian in φ (kept for the next meta step). The task head's targets
         come last and do not depend on φ."""
-        task_advantages, task_targets = self.task_advantages(state, hp, batch)
+        next_values = self._batch_next_values(state, batch)  # the networks do not change before `_learn`
+        task_advantages, task_targets = self.task_advantages(state, hp, batch, next_values)
         gradient = self._meta_gradient(state, hp, batch, task_advantages)
         gradient = jax.tree.map(lambda g: jnp.where(state.meta.ready, g, 0.0), gradient)  # no replay yet: no step
         meta = metagrad.step(state.meta, gradient, hp.meta_lr)
         state = state.replace(meta=meta)
         hp = hp.replace(reward_coefs={**hp.reward_coefs, **meta.coefs})
         (advantages, targets), (advantages_jac, targets_jac) = metagrad.coefficient_jacobian(
-            lambda coefs: self._advantages(state, hp.replace(reward_coefs=coefs), batch, streams), meta.coefs)
+            lambda coefs: self._advantages(state, hp.replace(reward_coefs=coefs), batch, streams, next_values),
+            meta.coefs)
         targets = jnp.concatenate([targets, task_targets[..., None]], axis=-1)
         targets_jac = jnp.concatenate([targets_jac, jnp.zeros_like(targets_jac[..., :1, :])], axis=-2)
         metrics = {"meta/grad_norm": optax.tree.norm(gradient), **{f"meta/{k}": v for k, v in meta.coefs.items()}}

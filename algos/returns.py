@@ -32,6 +32,11 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, gae_lambda):
     return advantages, advantages + values
 
 
+def normalized(advantages: jax.Array) -> jax.Array:
+    """(A − mean A) / (std A + 1e-8) over every element: invariant to a positive scale."""
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
 @struct.dataclass
 class ReturnScale:
     """The running scale σ_k of each reward stream's discounted return, for decoupled advantages.
