@@ -43,6 +43,14 @@ def flatten_obs(obs: jax.Array, batch_dims: int = 1) -> jax.Array:
     return obs.reshape(obs.shape[:batch_dims] + (-1,)).astype(jnp.float32)
 
 
+def action_features(action: jax.Array, num_actions: int | None, batch_dims: int = 1) -> jax.Array:
+    """A learned reward's action input: one-hot [*batch, num_actions] of a discrete action
+    (`num_actions` given), else the continuous action flattened to float32 [*batch, A]."""
+    if num_actions is not None:
+        return jax.nn.one_hot(action.reshape(action.shape[:batch_dims]), num_actions, dtype=jnp.float32)
+    return flatten_obs(action, batch_dims)
+
+
 def argmax_index(obs: jax.Array) -> jax.Array:
     """Tabular index of a batch of one-hot observations: the arg-max of each flattened obs."""
     return jnp.argmax(flatten_obs(obs), axis=-1).astype(jnp.int32)

@@ -26,7 +26,7 @@ import optax
 from flax import struct
 
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
-from jaxshape.rewards.counts import flatten_obs
+from jaxshape.rewards.counts import action_features, flatten_obs
 from jaxshape.rewards.rnd import MLP, adam_init, minibatch_indices
 from jaxshape.types import Transition
 
@@ -53,9 +53,7 @@ class ICMCore:
         return MLP(self.hidden_sizes, self.feature_size)
 
     def action_input(self, action: jax.Array, batch_dims: int = 1) -> jax.Array:
-        if self.num_actions is not None:
-            return jax.nn.one_hot(action.reshape(action.shape[:batch_dims]), self.num_actions)
-        return flatten_obs(action, batch_dims)
+        return action_features(action, self.num_actions, batch_dims)
 
     def init(self, key: jax.Array, example: Transition) -> tuple[Any, Any]:
         """(params {"encoder", "inverse", "forward"}, Adam state)."""

@@ -71,7 +71,7 @@ import optax
 
 from jaxshape.errors import ConfigError
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Rewards, Stream
-from jaxshape.rewards.rnd import MLP
+from jaxshape.rewards.rnd import MLP, adam_init
 from jaxshape.rewards.shaping import shaping_from_potentials
 from jaxshape.types import Transition
 
@@ -263,7 +263,7 @@ def adversarial_imitation(
     def init(key, example: Transition):
         n = example.reward.shape[0]
         params = disc.init(key)
-        state = {"params": params, "opt": optax.adam(1.0).init(params)}  # lr is traced: read in update
+        state = {"params": params, "opt": adam_init(params)}  # lr is traced: read in update
         if disc.airl:
             state.update(h=jnp.zeros((n,), jnp.float32), valid=jnp.zeros((n,), bool))
         return state

@@ -69,8 +69,8 @@ import optax
 
 from jaxshape.errors import ConfigError
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Rewards, Stream
-from jaxshape.rewards.counts import flatten_obs
-from jaxshape.rewards.rnd import MLP
+from jaxshape.rewards.counts import action_features, flatten_obs
+from jaxshape.rewards.rnd import MLP, adam_init
 from jaxshape.types import Transition
 
 Segment = dict[str, jax.Array]
@@ -193,13 +193,10 @@ def preference_reward(
         x = flatten_obs(obs, batch_dims)
         if not use_action:
             return x
-        if jnp.issubdtype(action.dtype, jnp.integer):
-            if num_actions is None:
-                raise ConfigError("preference: discrete actions need num_actions=... (or use_action=False)")
-            a = jax.nn.one_hot(action, num_actions, dtype=jnp.float32)
-        else:
-            a = action.reshape(action.shape[:batch_dims] + (-1,)).astype(jnp.float32)
-        return jnp.concatenate([x, a], axis=-1)
+        discrete = jnp.issubdtype(action.dtype, jnp.integer)
+        if discrete and num_actions is None:
+            raise ConfigError("preference: discrete actions need num_actions=... (or use_action=False)")
+        return jnp.concatenate([x, action_features(action, num_actions if discrete else None, batch_dims)], axis=-1)
 
     def rewards_of(params, x):
         """r_ψk(x) for every member: [K, ...]."""
@@ -219,7 +216,7 @@ def preference_reward(
         dim = x.shape[-1]
         return {
             "params": params,
-            "opt": jax.vmap(optax.adam(1.0).init)(params),  # lr is traced: applied in update
+            "opt": jax.vmap(adam_init)(params),  # lr is traced: applied in update
             "x": jnp.zeros((buffer_size, 2, segment_length, dim), jnp.float32),
             "mask": jnp.zeros((buffer_size, 2, segment_length), jnp.float32),
             "label": jnp.zeros((buffer_size,), jnp.float32),
