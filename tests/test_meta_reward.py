@@ -3,7 +3,6 @@ differences of the task objective through the real PPO update; the implicit (BAR
 gradient and its Neumann series are exact on a quadratic problem; φ is state."""
 
 import json
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +13,8 @@ from jaxshape import cli, pytree, rewards
 from jaxshape.algos import meta_reward
 from jaxshape.algos.ppo import PPOConfig, default_hparams, make_ppo
 from jaxshape.errors import ConfigError
-from jaxshape.run.policy import restore_run
 from jaxshape.run.logs import read_metrics
+from resumed_runs import resumed_from_earlier_checkpoint
 
 UPRIGHT = rewards.term("upright", lambda t, hp: 1.0 - jnp.abs(t.next_obs[:, 2]) / 0.21, coef=0.5)
 
@@ -106,14 +105,7 @@ def test_cli_meta_reward_logs_plots_and_resumes_bitwise(tmp_path, capsys):
     assert records[0]["meta/shaping"] == pytest.approx(1.0) and records[-1]["meta/shaping"] != pytest.approx(1.0)
     assert json.loads((run / "config.json").read_text())["config"]["meta_reward"] is True
     assert (run / "learning_curves.png").stat().st_size > 0
-    stopped = tmp_path / "stopped"
-    shutil.copytree(run, stopped)
-    shutil.rmtree(stopped / "checkpoints" / "4")
-    (stopped / "summary.json").unlink()
-    assert cli.main(["train", "--resume", str(stopped), "--no-progress"]) == 0, capsys.readouterr().err
-    assert read_metrics(stopped) == records
-    _, _, resumed, _ = restore_run(stopped)
-    _, _, original, _ = restore_run(run)
+    resumed, original = resumed_from_earlier_checkpoint(run, tmp_path, 4, capsys)
     jax.tree.map(np.testing.assert_array_equal, resumed.meta, original.meta)
 
 

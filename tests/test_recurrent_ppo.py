@@ -4,7 +4,6 @@ acted; on CueRecall (a cue to remember over blank steps) the feed-forward policy
 chance and the recurrent one solves it."""
 
 import json
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +15,7 @@ from jaxshape.algos import PPOConfig, default_hparams, make_ppo
 from jaxshape.envs import make
 from jaxshape.errors import ConfigError
 from jaxshape.run.logs import read_metrics
-from jaxshape.run.policy import restore_run
+from resumed_runs import resumed_from_earlier_checkpoint
 
 TINY = PPOConfig(env="CueRecall-v0", num_envs=8, num_steps=16, total_steps=8 * 16 * 2, num_epochs=1,
                  num_minibatches=2, hidden_sizes=(16,), gru_size=8)
@@ -115,13 +114,6 @@ def test_a_recurrent_run_checkpoints_evaluates_and_resumes_bitwise(tmp_path, cap
     records = read_metrics(run)
     assert sum("eval_return" in r for r in records) == 2
     assert json.loads((run / "config.json").read_text())["config"]["gru_size"] == 8
-    stopped = tmp_path / "stopped"
-    shutil.copytree(run, stopped)
-    shutil.rmtree(stopped / "checkpoints" / "4")
-    (stopped / "summary.json").unlink()
-    assert cli.main(["train", "--resume", str(stopped), "--no-progress"]) == 0, capsys.readouterr().err
-    assert read_metrics(stopped) == records
-    _, _, resumed, _ = restore_run(stopped)
-    _, _, original, _ = restore_run(run)
+    resumed, original = resumed_from_earlier_checkpoint(run, tmp_path, 4, capsys)
     assert np.abs(np.asarray(original.memory)).sum() > 0
     jax.tree.map(np.testing.assert_array_equal, resumed, original)
