@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxshape import conditioning
+from jaxshape import conditioning, shuffle
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
 from jaxshape.envs.registry import ENV_OPTIONS_HELP
 from jaxshape.episodes import EpisodeStats
@@ -585,8 +585,8 @@ class PPO:
             sequences = {**needed, "resets": begins}
             envs_per_minibatch = cfg.num_envs // cfg.num_minibatches
 
-            def shuffle(key):
-                order = jax.random.permutation(key, cfg.num_envs)
+            def minibatches(key):
+                order = shuffle.permutation(key, cfg.num_envs)
                 split = lambda x: x.reshape((cfg.num_minibatches, envs_per_minibatch) + x.shape[1:])  # noqa: E731
                 minibatches = jax.tree.map(lambda x: jnp.swapaxes(split(jnp.swapaxes(x[:, order], 0, 1)), 1, 2),
                                            sequences)
@@ -594,13 +594,13 @@ class PPO:
         else:
             flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), needed)
 
-            def shuffle(key):
-                order = jax.random.permutation(key, cfg.batch_size)
+            def minibatches(key):  # shuffle.permutation: a uniform shuffle in single-operand sorts (faster on CPU)
+                order = shuffle.permutation(key, cfg.batch_size)
                 return jax.tree.map(lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
                                     flat)
 
         def epoch(train, key):
-            return jax.lax.scan(minibatch_step, train, shuffle(key))
+            return jax.lax.scan(minibatch_step, train, minibatches(key))
 
         key, epoch_key = jax.random.split(state.key)
         epoch_keys = jax.random.split(epoch_key, cfg.num_epochs)
@@ -610,7 +610,7 @@ class PPO:
             return state, jax.tree.map(jnp.mean, info), None
         # the same steps, with the last epoch's final K minibatches run (and kept) apart
         train, info = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys[:-1])
-        last_epoch = shuffle(epoch_keys[-1])
+        last_epoch = minibatches(epoch_keys[-1])
         head = cfg.num_minibatches - cfg.meta_unroll
         train, head_info = jax.lax.scan(minibatch_step, train, jax.tree.map(lambda x: x[:head], last_epoch))
         kept = jax.tree.map(lambda x: x[head:], last_epoch)

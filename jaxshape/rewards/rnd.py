@@ -50,6 +50,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from jaxshape import shuffle
 from jaxshape.initializers import orthogonal
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
 from jaxshape.rewards.counts import flatten_obs
@@ -84,7 +85,7 @@ def minibatch_indices(key: jax.Array, size: int, epochs: int, minibatches: int, 
     used = size if used is None else used
     if used % minibatches:
         raise ValueError(f"minibatches={minibatches} does not divide the {used} samples used; pick a divisor")
-    orders = jax.vmap(lambda k: jax.random.permutation(k, size)[:used])(jax.random.split(key, epochs))
+    orders = jax.vmap(lambda k: shuffle.permutation(k, size)[:used])(jax.random.split(key, epochs))
     return orders.reshape(epochs * minibatches, used // minibatches)
 
 
