@@ -1,8 +1,8 @@
 """README cannot drift from the code: every shell command and Python snippet in its code
-blocks runs here, in README order, in a fresh folder, at a tiny size (flags appended to
+blocks runs, in README order, in a fresh folder, at a tiny size (flags appended to
 `jaxshape train`/`sweep` and `total_steps=` in snippets shrink the runs; argparse takes
 the last value of a flag). What cannot run on a CPU test machine is checked as far as it
-can be, and the test says which:
+can be, and the report says which:
 
 - commands for several hosts (`--coordinator`, `--distributed`, `gcloud`, `srun`) and
   the GPU benchmark script: parsed only (the jaxshape part by jaxshape's own parser,
@@ -11,18 +11,18 @@ can be, and the test says which:
   only the command after the install runs;
 - the test command itself and `tensorboard` (not a dependency): not run.
 
-Every `python experiments/*.py` README names, in code or in prose, must exist and
-answer `--help`.
+The README is run in consecutive parts, one test file each (tests/test_readme_*.py, cut
+at the headings in PARTS), so that the two pytest-xdist workers share it. A part starts
+in its own fresh folder, with the imports of the Python snippets before it already run,
+as a reader who skipped ahead would have them.
 """
 
-import json
+import ast
 import pathlib
 import re
 import shlex
 import subprocess
 import sys
-
-import pytest
 
 from jaxshape import cli
 
@@ -39,10 +39,33 @@ TINY_STEPS = {"PPOConfig": 4096, "SACConfig": 1200}
 PARSE_ONLY = ("--coordinator", "--distributed", "gcloud ", "srun ", "experiments/gpu_benchmarks.sh")
 
 
-def code_blocks() -> list[tuple[str, str]]:
-    """(language, text) of every fenced block, in order; plain-text blocks are skipped."""
-    return [(lang or "bash", body) for lang, body in re.findall(r"```(\w*)\n(.*?)```", README, re.S)
+# The README's parts, cut at these headings: every code block is in exactly one part.
+PARTS = ("## Long runs", "## Sweeps")
+
+
+def heading_offset(heading: str) -> int:
+    found = re.search(rf"^{re.escape(heading)}$", README, re.M)
+    assert found, f"README has no heading {heading!r}: update tests/readme_blocks.py PARTS"
+    return found.start()
+
+
+def part_text(part: int) -> tuple[str, str]:
+    """(README before part `part`, the part's own text), part in 0..len(PARTS)."""
+    cuts = [0, *(heading_offset(h) for h in PARTS), len(README)]
+    assert cuts == sorted(cuts), "PARTS out of README order"
+    return README[:cuts[part]], README[cuts[part]:cuts[part + 1]]
+
+
+def code_blocks(text: str = README) -> list[tuple[str, str]]:
+    """(language, text) of every fenced block of `text`, in order; plain-text blocks are skipped."""
+    return [(lang or "bash", body) for lang, body in re.findall(r"```(\w*)\n(.*?)```", text, re.S)
             if lang in ("", "bash", "python")]
+
+
+def earlier_imports(text: str) -> str:
+    """The top-level import statements of the Python snippets of `text`."""
+    return "\n".join(ast.unparse(node) for lang, body in code_blocks(text) if lang == "python"
+                     for node in ast.parse(body).body if isinstance(node, (ast.Import, ast.ImportFrom)))
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -114,7 +137,7 @@ def run_command(words: list[str], report: list[str]) -> None:
             assert cli.main(tiny(part[1:])) == 0, text
             report.append(f"ran at a tiny size: {text}")
         else:
-            raise AssertionError(f"README command {text!r}: teach tests/test_readme.py how to run it")
+            raise AssertionError(f"README command {text!r}: teach tests/readme_blocks.py how to run it")
 
 
 def run_snippet(code: str, namespace: dict) -> None:
@@ -125,62 +148,27 @@ def run_snippet(code: str, namespace: dict) -> None:
     exec(compile(code, "README.md", "exec"), namespace)
 
 
-def test_every_readme_code_block_runs(tmp_path, monkeypatch, capsys):
+def run_part(part: int, tmp_path, monkeypatch) -> list[str]:
+    """Run every code block of README part `part` in `tmp_path`; the report, one line per command or snippet."""
+    before, text = part_text(part)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     report, namespace = [], {}
-    for lang, body in code_blocks():
+    exec(compile(earlier_imports(before), "README.md (earlier imports)", "exec"), namespace)
+    for lang, body in code_blocks(text):
         if lang == "python":
             run_snippet(body, namespace)
             report.append(f"ran a Python snippet of {len(body.splitlines())} lines")
         else:
             for command in shell_commands(body):
                 run_command(command, report)
+    return report
+
+
+def show(report: list[str], capsys) -> None:
     with capsys.disabled():
         print("\nREADME code blocks:\n  " + "\n  ".join(report))
-    assert sum(line.startswith("ran at a tiny size: jaxshape") for line in report) >= 8
-    assert sum(line.startswith("ran a Python snippet") for line in report) >= 4
 
 
-EXPERIMENTS = sorted(set(re.findall(r"python3? (experiments/\w+\.py)", README)))
-
-# Every script runs as `python <script> --help` would (its folder first on sys.path, run as
-# __main__, argv = [script, "--help"]), all in ONE subprocess: the JAX/brax imports are paid
-# once instead of once per script. Each script's own modules are dropped before the next one.
-HELP_ALL = """
-import contextlib, io, json, pathlib, runpy, sys, traceback
-root, scripts, results = pathlib.Path(sys.argv[1]), sys.argv[2:], {}
-folder = str(root / "experiments")
-sys.path.insert(0, folder)
-for script in scripts:
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    sys.argv = [str(root / script), "--help"]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            runpy.run_path(str(root / script), run_name="__main__")
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-    for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(folder):
-            del sys.modules[name]
-    results[script] = {"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-print(json.dumps(results))
-"""
-
-
-@pytest.fixture(scope="module")
-def experiment_help():
-    result = subprocess.run([sys.executable, "-c", HELP_ALL, str(ROOT), *EXPERIMENTS], capture_output=True, text=True,
-                            timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.splitlines()[-1])
-
-
-@pytest.mark.parametrize("script", EXPERIMENTS)
-def test_every_experiment_readme_names_exists_and_answers_help(script, experiment_help):
-    assert (ROOT / script).is_file(), f"README names {script}, which does not exist"
-    result = experiment_help[script]
-    assert result["returncode"] == 0 and "usage" in result["stdout"].lower(), result["stderr"][-2000:]
+def count(report: list[str], prefix: str) -> int:
+    return sum(line.startswith(prefix) for line in report)
