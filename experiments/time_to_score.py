@@ -168,13 +168,17 @@ def label(row: dict) -> str:
 
 
 def table(rows: list[dict]) -> str:
+    # per seed: * = not reached, counted as the budget's end; first evaluation: the clock after building,
+    # initialising, compiling and one chunk, the floor of any time to score at that chunk size
     lines = ["| env (target) | system (settings, envs x steps) | seconds to target, IQM | per seed (s) | "
-             "env steps to target, IQM | reached | compile s |", "|---|---|---:|---|---:|---:|---:|"]  # * = not reached: the budget's end
+             "env steps to target, IQM | reached | first evaluation s (steps) | chunk compile s |",
+             "|---|---|---:|---|---:|---:|---:|---:|"]
     for r in rows:
-        s = r["summary"]
+        s, first = r["summary"], r["records"][0]
         seeds = ", ".join(f"{t:.0f}" + ("" if ok else "*") for t, ok in zip(s["seconds_per_seed"], s["reached_per_seed"]))
         lines.append(f"| {r['env']} ({r['target']:g}) | {label(r)} | {s['seconds_iqm']:.1f} | {seeds} | "
-                     f"{s['steps_iqm']:,} | {s['reached']}/{r['seeds']} | {r['compile_seconds']:.1f} |")
+                     f"{s['steps_iqm']:,} | {s['reached']}/{r['seeds']} | {first['seconds']:.1f} ({first['steps']:,}) | "
+                     f"{r['compile_seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -207,6 +211,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=4, help="seeds per system and env, vmapped (default: 4)")
     parser.add_argument("--episodes", type=int, default=32, help="greedy episodes per seed and evaluation (default: 32)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "time_to_score.json")
+    parser.add_argument("--table", action="store_true", help="print the table of --out's results and stop")
     parser.add_argument("--worker", action="store_true", help="run jaxshape on --env and print a JSON line")
     parser.add_argument("--env", default="CartPole-v1", help="the worker's env")
     args = parser.parse_args()
@@ -220,18 +225,36 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def budgets_for(items: list[str] | None, envs: list[str]) -> dict[str, int]:
+    """--budget's env steps per env (learning_parity's parser), one error line on bad input."""
     from learning_parity import parse_steps
 
+    try:
+        budgets = parse_steps(items, envs)
+    except ValueError:
+        raise SystemExit(f"--budget {' '.join(items or [])}: give N or ENV=N with N a number of env steps") from None
+    except SystemExit as err:  # learning_parity names its own flag
+        raise SystemExit(str(err).replace("--total-steps", "--budget")) from None
+    if bad := [e for e, n in budgets.items() if n < 1]:
+        raise SystemExit(f"--budget: {', '.join(bad)} needs at least one env step")
+    return budgets
+
+
+def main() -> None:
+    args = parse_args()
+    if args.table:
+        if not args.out.exists():
+            raise SystemExit(f"--table: no results at {args.out}")
+        print(table(json.loads(args.out.read_text())[1:]))
+        return
     if args.worker:
-        budget = parse_steps(args.budget, [args.env])[args.env]
+        budget = budgets_for(args.budget, [args.env])[args.env]
         print(json.dumps(worker(args.env, budget, args.every, args.seeds, args.episodes)), flush=True)
         return
 
     from bench_common import machine, run_json_subprocess, write_results
 
-    budgets = parse_steps(args.budget, args.envs)
+    budgets = budgets_for(args.budget, args.envs)
     rejax_python = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers")) / "rejax" / "bin" / "python"
     rows = []
     for env in args.envs:
