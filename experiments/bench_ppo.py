@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--total-steps", type=int, default=TOTAL_STEPS)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--bare-agents", type=int, nargs="*", default=None,
+                        help="with --product: agent counts at which to time the bare function too (default: every "
+                             "--agents count; elsewhere only `jaxshape train` runs)")
     parser.add_argument("--product", action="store_true",
                         help="also time `jaxshape train --num-seeds N` (the product path) at each agent count")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_ppo.json")
@@ -129,11 +132,16 @@ def main() -> None:
     from bench_common import compare, write_results
 
     peers_dir = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
-    def ours(n: int) -> list[str]:
+    bare_counts = args.agents if args.bare_agents is None else args.bare_agents
+
+    def bare(n: int) -> list[str]:
         return [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps)]
 
+    def ours(n: int) -> list[str]:  # compare() runs this first; the product path where the bare one is skipped
+        return bare(n) if n in bare_counts or not args.product else bare(n) + ["--product"]
+
     def others(n: int) -> list[tuple[str, list[str]]]:
-        product = [("jaxshape train", ours(n) + ["--product"])] if args.product else []
+        product = [("jaxshape train", bare(n) + ["--product"])] if args.product and n in bare_counts else []
         return product + ([] if args.no_peers else peer_commands(peers_dir, n, args.total_steps))
 
     rows = compare(args.agents, ours, others)
