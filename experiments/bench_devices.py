@@ -3,6 +3,7 @@ split over N local devices), the product as a user runs it, one process per coun
 
     python experiments/bench_devices.py [--devices 1,2,4,8] [--env brax/ant] [--num-envs 4096]
                                         [--total-steps N] [--extra-flags "..."] [--force-host-devices K]
+                                        [--out results.json]
 
 Prints compile seconds, run seconds, steps/s (run time only, from summary.json) and the
 speed-up over one device. On a CPU, `--force-host-devices K` makes K host devices (they
@@ -49,6 +50,7 @@ def main() -> None:
     p.add_argument("--extra-flags", default="--num-steps 32 --num-minibatches 32",
                    help="more `jaxshape train` flags (default: %(default)s)")
     p.add_argument("--force-host-devices", type=int, default=0, help="make this many CPU devices (checks the path)")
+    p.add_argument("--out", type=Path, default=None, help="also write the rows here (JSON)")
     args = p.parse_args()
 
     import jax
@@ -65,6 +67,9 @@ def main() -> None:
         print(f"{row['devices']:>7} {row['compile_seconds']:>9.1f} {row['run_seconds']:>7.1f} "
               f"{row['steps_per_second']:>12,.0f} {row['steps_per_second'] / base:>7.2f}x")
     print(json.dumps(rows))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ experiments/peers/). Compile time is reported apart from run time.
     python experiments/bench_ppo.py                       # jaxshape 1 and 64 agents + peers
     python experiments/bench_ppo.py --agents 1 64 2048 --no-peers   # e.g. on a GPU
     python experiments/bench_ppo.py --worker --num-agents 64        # one measurement
+    python experiments/bench_ppo.py --agents 1 64 --product         # also `jaxshape train --num-seeds N`
+
+With `--product` each agent count also runs the product path, `jaxshape train
+--num-seeds N` at the same settings (its defaults: chunks, checkpoints, evaluation,
+logs; compile cache and plot off), timed from its summary.json as
+experiments/bench_driver.py does.
 
 Peers are looked up in $PEERS_DIR (default /tmp/jaxshape-peers), made by
 experiments/peers/setup_peers.sh; a missing peer is skipped with a note.
@@ -62,6 +68,20 @@ def worker(num_agents: int, total_steps: int, reward: str = "") -> dict:
     }
 
 
+def product_worker(num_agents: int, total_steps: int) -> dict:
+    """`jaxshape train --num-seeds N` at the benchmark's settings (its PPO defaults)."""
+    import jax
+
+    from bench_common import machine
+    from bench_driver import product
+
+    row = product(total_steps, f"--num-seeds {num_agents} --no-plot")
+    steps = total_steps // (16 * 128) * 16 * 128
+    return {"system": "jaxshape train", "num_agents": num_agents, "total_steps_per_agent": steps,
+            "compile_seconds": row["compile_seconds"], "run_seconds": row["run_seconds"],
+            "steps_per_second": row["steps_per_second"], "device": machine(), "jax_version": jax.__version__}
+
+
 def peer_commands(peers_dir: Path, num_agents: int, total_steps: int) -> list[tuple[str, list[str]]]:
     commands = []
     rejax_python = peers_dir / "rejax" / "bin" / "python"
@@ -94,21 +114,37 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--total-steps", type=int, default=TOTAL_STEPS)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--bare-agents", type=int, nargs="*", default=None,
+                        help="with --product: agent counts at which to time the bare function too (default: every "
+                             "--agents count; elsewhere only `jaxshape train` runs)")
+    parser.add_argument("--product", action="store_true",
+                        help="also time `jaxshape train --num-seeds N` (the product path) at each agent count")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_ppo.json")
     args = parser.parse_args()
 
     if args.worker:
-        print(json.dumps(worker(args.num_agents, args.total_steps, args.reward)))
+        if args.product:
+            print(json.dumps(product_worker(args.num_agents, args.total_steps)))
+        else:
+            print(json.dumps(worker(args.num_agents, args.total_steps, args.reward)))
         return
 
     from bench_common import compare, write_results
 
     peers_dir = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
-    rows = compare(
-        args.agents,
-        lambda n: [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps)],
-        None if args.no_peers else lambda n: peer_commands(peers_dir, n, args.total_steps),
-    )
+    bare_counts = args.agents if args.bare_agents is None else args.bare_agents
+
+    def bare(n: int) -> list[str]:
+        return [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps)]
+
+    def ours(n: int) -> list[str]:  # compare() runs this first; the product path where the bare one is skipped
+        return bare(n) if n in bare_counts or not args.product else bare(n) + ["--product"]
+
+    def others(n: int) -> list[tuple[str, list[str]]]:
+        product = [("jaxshape train", bare(n) + ["--product"])] if args.product and n in bare_counts else []
+        return product + ([] if args.no_peers else peer_commands(peers_dir, n, args.total_steps))
+
+    rows = compare(args.agents, ours, others)
     write_results(args.out, rows)
     print(table(rows))
 

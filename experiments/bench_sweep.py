@@ -109,8 +109,25 @@ def sequential_row(members: int, total_steps: int, runs: int) -> dict:
                 "peak_device_mb", peak_memory_mb()["peak_host_rss_mb"]), "device": machine()}
 
 
-def rejax_row(members: int, total_steps: int) -> dict | None:
+def reused_rejax_row(path: Path, members: int, total_steps: int) -> dict | None:
+    """rejax's row at `members` agents from a bench_ppo.py results file, when it ran the
+    same command (rejax_ppo.py at these agents and steps; rejax rounds the steps up to
+    whole 16 x 128 iterations), so one measurement serves both tables."""
+    rows = json.loads(path.read_text()) if path.exists() else []
+    for row in rows:
+        if (row.get("system") == "rejax" and row.get("num_agents") == members
+                and 0 <= row.get("total_steps_per_agent", -1) - total_steps < 16 * 128):
+            return {**row, "system": "rejax vmapped", "reused_from": str(path),
+                    "peak_memory_mb": row.get("peak_device_mb", row.get("peak_host_rss_mb"))}
+    return None
+
+
+def rejax_row(members: int, total_steps: int, reuse: Path | None = None) -> dict | None:
     from bench_common import run_json_subprocess
+
+    if reuse and (row := reused_rejax_row(reuse, members, total_steps)):
+        print(f"  rejax at {members}: reused from {reuse}", file=sys.stderr)
+        return row
 
     peers = Path(os.environ.get("PEERS_DIR", "/tmp/jaxshape-peers"))
     python = peers / "rejax" / "bin" / "python"
@@ -146,6 +163,9 @@ def main() -> None:
     parser.add_argument("--sequential-runs", type=int, default=3, help="sequential runs timed (then extrapolated)")
     parser.add_argument("--no-peers", action="store_true", help="skip rejax")
     parser.add_argument("--json", default=None, help="also write the rows here")
+    parser.add_argument("--reuse-rejax", type=Path, default=None, metavar="BENCH_PPO_JSON",
+                        help="take rejax's rows from this bench_ppo.py results file where it ran the same agents "
+                             "and steps, instead of running rejax again")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -170,7 +190,7 @@ def main() -> None:
             ratio = measured["sweep"]["steps_per_second"] / measured["vmap"]["steps_per_second"]
             measured["sweep"]["ratio_to_bare_vmap"] = ratio
             print(f"{members} members: sweep job / bare vmap = {ratio:.3f}x steps/s", flush=True)
-        if not args.no_peers and (peer := rejax_row(members, args.total_steps)):
+        if not args.no_peers and (peer := rejax_row(members, args.total_steps, args.reuse_rejax)):
             rows.append(peer)
         print(table(rows), flush=True)
     print("sequential steps/s is one member at a time; its run seconds are extrapolated from "
