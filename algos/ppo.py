@@ -736,6 +736,45 @@ class PPO:
             metrics["episode_success"] = state.successes.summary()["episode_return"]
         return state, metrics
 
+    def update_phases(self, state: PPOState, hp: PPOHParams) -> dict[str, tuple[Any, tuple]]:
+        """The phases of `update` as functions to compile and time apart (profiling:
+        experiments/profile_ppo.py): name -> (fn, args), args from one real rollout of
+        `state`. The minibatch phases run every step of an update (epochs x minibatches) on
+        the batch in order; the shuffle phase makes an update's permutations. Feed-forward
+        policies only."""
+        if self.recurrent:
+            raise ConfigError("update_phases profiles a feed-forward policy")
+        cfg = self.config
+        after, batch, streams = jax.jit(lambda s: self._rollout(s, hp))(state)
+        advantages, targets = jax.jit(lambda s, b, r: self._advantages(s, hp, b, r))(after, batch, streams)
+        needed = {k: batch.extras[k] for k in ("policy_input", "raw_action", "log_prob", "values")}
+        flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]),
+                            {**needed, "advantages": advantages, "targets": targets})
+        steps = cfg.num_epochs * cfg.num_minibatches
+        minibatches = jax.tree.map(
+            lambda x: jnp.tile(x, (cfg.num_epochs,) + (1,) * (x.ndim - 1)).reshape(
+                (steps, cfg.minibatch_size) + x.shape[1:]), flat)
+        grad = jax.grad(lambda params, mb: self._loss(params, after.obs_stats, hp, mb)[0])
+        step = self._minibatch_step(hp, after.obs_stats)
+
+        def gradients(params, mbs):
+            return jax.lax.scan(lambda total, mb: (jax.tree.map(jnp.add, total, grad(params, mb)), None),
+                                jax.tree.map(jnp.zeros_like, params), mbs)[0]
+
+        def permutations(keys):
+            return jax.vmap(lambda k: shuffle.permutation(k, cfg.batch_size))(keys)
+
+        return {
+            "update (whole)": (lambda s: self.update(s, hp)[0], (state,)),
+            "rollout": (lambda s: self._rollout(s, hp)[1], (state,)),
+            "V(s') of the batch": (self._batch_next_values, (after, batch)),
+            "GAE (V(s') included)": (lambda s, b, r: self._advantages(s, hp, b, r), (after, batch, streams)),
+            "shuffles: permutations": (permutations, (jax.random.split(after.key, cfg.num_epochs),)),
+            "minibatch steps: forward + backward": (gradients, (after.params, minibatches)),
+            "minibatch steps: + clip + Adam": (lambda p, o, mbs: jax.lax.scan(step, (p, o), mbs)[0],
+                                               (after.params, after.opt_state, minibatches)),
+        }
+
     # ------------------------------------------------------------------- train
     def train(self, key: jax.Array, hp: PPOHParams):
         """The whole run: init, then `lax.scan` of `update` over all updates."""

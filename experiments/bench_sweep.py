@@ -145,8 +145,9 @@ def rejax_row(members: int, total_steps: int, reuse: Path | None = None) -> dict
 def table(rows: list[dict]) -> str:
     lines = ["| system | members | steps/s (run) | compile s | run s | peak MB |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['system']} | {r['num_agents']} | {r['steps_per_second']:,.0f} | "
-                     f"{r['compile_seconds']:.1f} | {r['run_seconds']:.1f} | {r.get('peak_memory_mb', float('nan')):,.0f} |")
+        number = lambda key: r.get(key) if r.get(key) is not None else float("nan")  # noqa: E731  (a peer may lack one)
+        lines.append(f"| {r['system']} | {r['num_agents']} | {number('steps_per_second'):,.0f} | "
+                     f"{number('compile_seconds'):.1f} | {number('run_seconds'):.1f} | {number('peak_memory_mb'):,.0f} |")
     return "\n".join(lines)
 
 

@@ -70,7 +70,6 @@ def floor_seconds(ppo, params, input_size: int, repeats: int) -> tuple[float, fl
 
 
 def profile(env: str, preset: str | None, repeats: int) -> dict:
-    from jaxshape import shuffle
     from jaxshape.run import builder, presets
 
     config = {"env": env}
@@ -78,38 +77,14 @@ def profile(env: str, preset: str | None, repeats: int) -> dict:
     ppo, hp = builder.build("ppo", applied.config if applied else config, **(applied.hparams if applied else {}))
     cfg = ppo.config
     state = jax.jit(ppo.init)(jax.random.PRNGKey(0), hp)
-    after, batch, streams = jax.jit(lambda s: ppo._rollout(s, hp))(state)
-    advantages, targets = jax.jit(lambda s, b, r: ppo._advantages(s, hp, b, r))(after, batch, streams)
-    needed = {k: batch.extras[k] for k in ("policy_input", "raw_action", "log_prob", "values")}
-    flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]),
-                        {**needed, "advantages": advantages, "targets": targets})
-    steps = cfg.num_epochs * cfg.num_minibatches
-    minibatches = jax.tree.map(  # every minibatch step of the update, in order
-        lambda x: jnp.tile(x, (cfg.num_epochs,) + (1,) * (x.ndim - 1)).reshape((steps, cfg.minibatch_size) + x.shape[1:]),
-        flat)
-    epoch_keys = jax.random.split(jax.random.PRNGKey(1), cfg.num_epochs)
-    grad = jax.grad(lambda p, mb: ppo._loss(p, after.obs_stats, hp, mb)[0])
-    step = ppo._minibatch_step(hp, after.obs_stats)
-
-    def gradients_only(params, mbs):
-        return jax.lax.scan(lambda c, mb: (jax.tree.map(jnp.add, c, grad(params, mb)), None),
-                            jax.tree.map(jnp.zeros_like, params), mbs)[0]
-
-    phases = {
-        "update (whole)": (lambda s: ppo.update(s, hp)[0], state),
-        "rollout": (lambda s: ppo._rollout(s, hp)[1], state),
-        "V(s') of the batch": (lambda s, b: ppo._batch_next_values(s, b), after, batch),
-        "GAE (V(s') included)": (lambda s, b, r: ppo._advantages(s, hp, b, r), after, batch, streams),
-        "shuffles: permutations (jaxshape.shuffle)": (
-            lambda k: jax.vmap(lambda k: shuffle.permutation(k, cfg.batch_size))(k), epoch_keys),
-        "shuffles: permutations (jax.random.permutation)": (
-            lambda k: jax.vmap(lambda k: jax.random.permutation(k, cfg.batch_size))(k), epoch_keys),
-        "minibatch steps: forward + backward": (gradients_only, after.params, minibatches),
-        "minibatch steps: + clip + Adam": (
-            lambda p, o, mbs: jax.lax.scan(step, (p, o), mbs)[0], after.params, after.opt_state, minibatches),
-    }
-    rows = {name: 1e3 * best_seconds(fn, *args, repeats=repeats) for name, (fn, *args) in phases.items()}
-    flops, seconds, ideal = floor_seconds(ppo, state.params, flat["policy_input"].shape[-1], repeats)
+    phases = ppo.update_phases(state, hp)
+    keys = jax.random.split(jax.random.PRNGKey(1), cfg.num_epochs)
+    phases["shuffles: permutations (jaxshape.shuffle)"] = phases.pop("shuffles: permutations")
+    phases["shuffles: permutations (jax.random.permutation)"] = (
+        lambda k: jax.vmap(lambda k: jax.random.permutation(k, cfg.batch_size))(k), (keys,))
+    input_size = state.obs_stats.mean.shape[-1]
+    rows = {name: 1e3 * best_seconds(fn, *args, repeats=repeats) for name, (fn, args) in phases.items()}
+    flops, seconds, ideal = floor_seconds(ppo, state.params, input_size, repeats)
     floor_ms = 1e3 * seconds
     return {"env": env, "preset": preset, "batch_size": cfg.batch_size, "phases_ms": rows,
             "matmul_gflop_per_update": flops / 1e9,
