@@ -4,6 +4,7 @@ adds beyond the contract's own fields, and the one place an env step becomes a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -19,9 +20,28 @@ def reset_batch(env: Any, params: Any, keys: jax.Array):
     return jax.vmap(env.reset, in_axes=(0, None))(keys, params)
 
 
-def step_batch(env: Any, params: Any, keys: jax.Array, states: Any, actions: jax.Array):
-    """`env.step` for one key, state and action per env."""
-    return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, states, actions, params)
+def step_batch(env: Any, params: Any, keys: jax.Array, states: Any, actions: jax.Array, auto_reset: bool = True):
+    """`env.step` for one key, state and action per env. `auto_reset=False` leaves out the
+    reset after an episode's end where the env allows it (`step_without_reset`): for loops
+    that stop counting an env once its episode ended, such as evaluation."""
+    step = env.step if auto_reset else functools.partial(step_without_reset, env)
+    return jax.vmap(step, in_axes=(0, 0, 0, None))(keys, states, actions, params)
+
+
+def step_without_reset(env: Any, key: jax.Array, state: Any, action: Any, params: Any):
+    """`env.step` less its auto-reset: what `step` returns for an env whose episode goes on,
+    and for one that ended, the state it ended in (not a fresh one), with the same key use
+    (gymnax splits the step's key into (step, reset) keys). Only a gymnax `Environment`
+    that keeps gymnax's `step` skips the reset; any other env runs its own `step`."""
+    from gymnax.environments import environment  # imported here: a brax-only run need not load gymnax
+
+    if not (isinstance(env, environment.Environment) and type(env).step is environment.Environment.step):
+        return env.step(key, state, action, params)
+    step_key, _ = jax.random.split(key)
+    obs, state, reward, terminated, info = env.step_env(step_key, state, action, params)
+    truncated = env.is_truncated(state, params)
+    info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs}
+    return obs, state, reward, terminated, truncated, info
 
 
 def own_info(info: dict[str, Any]) -> dict[str, Any]:

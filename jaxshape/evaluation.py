@@ -80,8 +80,8 @@ def evaluate(
             action = act(obs, features, act_key)
         else:  # each env plays one episode, so its memory is never reset
             action, memory = act(obs, features, memory, act_key)
-        next_obs, env_state, reward, terminated, truncated, info = step_batch(
-            env, env_params, jax.random.split(env_key, num_episodes), env_state, action
+        next_obs, env_state, reward, terminated, truncated, info = step_batch(  # no reset: one episode per env
+            env, env_params, jax.random.split(env_key, num_episodes), env_state, action, auto_reset=False
         )
         done = jnp.logical_or(terminated, truncated)
         if tracking:

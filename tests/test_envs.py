@@ -107,3 +107,37 @@ def test_step_transition_applies_the_termination_rule():
     assert t.truncated.tolist() == [False, True, False]  # terminating at the time limit is a termination
     assert t.next_obs.tolist() == final.tolist() and t.reward.dtype == jnp.float32
     assert list(t.info) == ["cell"] and t.gamma == 0.9
+
+
+def test_a_step_without_reset_is_the_step_until_the_episode_ends_and_then_keeps_its_end():
+    """`auto_reset=False`: a gymnax env returns `step`'s outputs where no episode ended (up
+    to float rounding: gymnax jits its `step` on its own), and where one ended the terminal
+    state instead of a fresh one; a wrapped env
+    (whose `step` adds termination) keeps its own resetting step."""
+    env, params = envs.make("CartPole-v1")
+    keys = jax.random.split(jax.random.PRNGKey(0), 64)
+    obs, state = envs.reset_batch(env, params, keys)
+    actions = jnp.zeros(64, jnp.int32)  # always push left: episodes end within ~10 steps
+    ended_any = False
+    for t in range(30):
+        step_keys = jax.random.split(jax.random.PRNGKey(t + 1), 64)
+        reset = envs.step_batch(env, params, step_keys, state, actions)
+        kept = envs.step_batch(env, params, step_keys, state, actions, auto_reset=False)
+        done = np.asarray(reset[3] | reset[4])
+        for a, b in zip(jax.tree.leaves(reset[2:5]), jax.tree.leaves(kept[2:5])):
+            np.testing.assert_array_equal(a, b)  # reward, terminated, truncated
+        close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # noqa: E731
+        close(reset[5]["final_observation"], kept[5]["final_observation"])
+        close(np.asarray(reset[0])[~done], np.asarray(kept[0])[~done])
+        np.testing.assert_array_equal(kept[0], kept[5]["final_observation"])
+        ended_any |= done.any()
+        if done.any():  # the ended envs keep their last observation, not a reset one
+            assert np.abs(np.asarray(reset[0])[done] - np.asarray(kept[0])[done]).max() > 1e-3
+        state = reset[1]
+    assert ended_any
+    wrapped, _ = envs.make("CartPole-v1")
+    wrapped = envs.terminate_if(wrapped, lambda o, info: o[0] > 10.0)
+    a = envs.step_batch(wrapped, params, keys, state, actions)
+    b = envs.step_batch(wrapped, params, keys, state, actions, auto_reset=False)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
