@@ -16,6 +16,7 @@ untimed evaluation of the stochastic policy (`--peer-eval-episodes`).
     python experiments/bench_sac.py --agents 1 64 1024 --no-peers   # e.g. on a GPU
     python experiments/bench_sac.py --total-steps 3000 --learning-starts 500 --agents 1 2   # smoke test
     python experiments/bench_sac.py --worker --num-agents 64        # one measurement
+    python experiments/bench_sac.py --agents 1 --total-steps 5256 --learning-starts 256 --repeats 4  # best of 4
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1_000)
     parser.add_argument("--peer-eval-episodes", type=int, default=16, help="rejax's untimed final evaluation")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1, help="systems take turns; each keeps its best (default: 1)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_sac.json")
     args = parser.parse_args()
 
@@ -121,6 +123,7 @@ def main() -> None:
                    "--learning-starts", str(args.learning_starts)],
         None if args.no_peers else lambda n: [
             (name, cmd + eval_flags) for name, cmd in peer_commands(peers_dir, n, args.total_steps, args.learning_starts)],
+        repeats=args.repeats,
     )
     write_results(args.out, rows)
     print(table(rows))
