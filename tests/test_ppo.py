@@ -220,3 +220,26 @@ def test_adam_eps_reaches_the_optimizer():
         np.testing.assert_allclose(updates["w"], reference["w"], rtol=1e-5)
         steps[eps] = float(updates["w"][0])
     assert abs(steps[1e-8]) > 10 * abs(steps[1e-5])
+
+
+def test_update_phases_are_the_pieces_of_one_update():
+    """`PPO.update_phases` (experiments/profile_ppo.py times them): the whole-update phase is
+    `update`, the GAE phase the advantages `update` trains on, the shuffles are
+    permutations of the batch, one per epoch, and the minibatch phase runs every step."""
+    ppo = make_ppo(SMALL)
+    hp = default_hparams()
+    state = jax.jit(ppo.init)(jax.random.PRNGKey(0), hp)
+    phases = {name: jax.jit(fn)(*args) for name, (fn, args) in ppo.update_phases(state, hp).items()}
+    whole, _ = jax.jit(ppo.update)(state, hp)
+    for a, b in zip(jax.tree.leaves(phases["update (whole)"].params), jax.tree.leaves(whole.params)):
+        np.testing.assert_array_equal(a, b)
+    orders = np.asarray(phases["shuffles: permutations"])
+    assert orders.shape == (SMALL.num_epochs, SMALL.batch_size)
+    assert (np.sort(orders, axis=1) == np.arange(SMALL.batch_size)).all()
+    advantages, targets = phases["GAE (V(s') included)"]
+    assert advantages.shape[:2] == (SMALL.num_steps, SMALL.num_envs) and np.isfinite(advantages).all()
+    params, _ = phases["minibatch steps: + clip + Adam"]
+    moved = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state.params))]
+    assert all(moved)  # Adam moved every leaf
+    with pytest.raises(ConfigError, match="feed-forward"):
+        make_ppo(PPOConfig(num_envs=4, num_steps=8, total_steps=32, num_minibatches=2, gru_size=8)).update_phases(state, hp)
