@@ -13,6 +13,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxshape import draws
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -27,7 +29,7 @@ class Categorical:
         return self.num_actions
 
     def sample(self, key, logits):
-        return jax.random.categorical(key, logits)
+        return draws.categorical(key, logits)
 
     def log_prob(self, logits, action):
         log_p = jax.nn.log_softmax(logits)
@@ -69,7 +71,7 @@ class Gaussian:
 
     def sample(self, key, params):
         mean, log_std = self._split(params)
-        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return mean + jnp.exp(log_std) * draws.normal(key, mean.shape)
 
     def log_prob(self, params, raw_action):
         mean, log_std = self._split(params)

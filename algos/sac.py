@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxshape import draws
 from jaxshape.algos import her, replay
 from jaxshape.algos.distributions import Gaussian
 from jaxshape.algos.networks import ACTIVATIONS, check_shape_settings
@@ -448,7 +449,7 @@ class SAC:
         act_key, env_key = jax.random.split(key)
         policy_input = self.policy_input(state.obs, state.reward_state)
         if explore:
-            action = jax.random.uniform(act_key, (n, self.action_dim), jnp.float32, -1.0, 1.0)
+            action = draws.uniform(act_key, (n, self.action_dim), jnp.float32, -1.0, 1.0)
         else:
             action, _ = self.sample_action(state.actor_params, policy_input, act_key)
         env_action = self.to_env(action)

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxshape import draws
 from jaxshape.errors import ConfigError
 
 Condition = tuple[tuple[str, float, float], ...]  # (hparam path, lo, hi) per conditioned coefficient
@@ -65,7 +66,7 @@ def check(condition: Condition, streams: Sequence[str]) -> None:
 def sample(key: jax.Array, condition: Condition, num_envs: int) -> jax.Array:
     """Coefficients [num_envs, K], each uniform in its [lo, hi]."""
     lo, hi = bounds(condition)
-    return lo + (hi - lo) * jax.random.uniform(key, (num_envs, len(condition)))
+    return lo + (hi - lo) * draws.uniform(key, (num_envs, len(condition)))
 
 
 def resample(key: jax.Array, condition: Condition, coefs: jax.Array, done: jax.Array) -> jax.Array:

@@ -19,6 +19,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxshape import draws
+
 NEWTON_SCHULZ_STEPS = 80  # enough for singular values down to 1e-12 of the largest
 
 
@@ -39,7 +41,7 @@ def orthogonal(scale: float = 1.0):
     def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
         rows, cols = math.prod(shape[:-1]), shape[-1]
         tall = (max(rows, cols), min(rows, cols))
-        q = polar_factor(jax.random.normal(key, tall, jnp.float32))
+        q = polar_factor(draws.normal(key, tall, jnp.float32))
         q = q if rows >= cols else q.T
         return (scale * q).reshape(shape).astype(dtype)
 

@@ -1,9 +1,10 @@
-"""Running statistics and action heads against their formulas."""
+"""Running statistics, action heads and random draws against their formulas."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxshape import draws
 from jaxshape.algos.distributions import Categorical, Gaussian
 from jaxshape.episodes import EpisodeStats
 from jaxshape.stats import RunningMeanStd
@@ -73,3 +74,19 @@ def test_orthogonal_initialiser_is_orthogonal_without_qr():
         assert not np.allclose(kernels[0], kernels[1])  # each key its own matrix
     lowered = jax.jit(jax.vmap(lambda k: init(k, (64, 64)))).lower(jax.random.split(jax.random.PRNGKey(0), 2))
     assert "custom_call" not in lowered.as_text()  # matrix products only: no LAPACK QR call
+
+
+def test_flat_draws_are_bitwise_jax_random():
+    """`jaxshape.draws` draws flat and reshapes (cheaper to compile): the numbers are
+    exactly jax.random's, for every shape, and under vmap."""
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    for shape in ((16, 2), (256, 6), (7,), (3, 4, 5)):
+        logits = jax.random.normal(keys[0], shape)
+        pairs = [(draws.normal(keys[1], shape), jax.random.normal(keys[1], shape)),
+                 (draws.uniform(keys[1], shape, jnp.float32, -1.0, 1.0),
+                  jax.random.uniform(keys[1], shape, jnp.float32, -1.0, 1.0)),
+                 (draws.categorical(keys[2], logits), jax.random.categorical(keys[2], logits)),
+                 (jax.vmap(draws.categorical, (0, None))(keys, logits),
+                  jax.vmap(jax.random.categorical, (0, None))(keys, logits))]
+        for ours, theirs in pairs:
+            np.testing.assert_array_equal(ours, theirs)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxshape import draws
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream, no_update, reset_where
 from jaxshape.types import Transition
 
@@ -62,7 +63,7 @@ def simhash_init(key: jax.Array, input_dim: int, bits: int, table_size: int) -> 
     With k ≤ log2(table_size) the weights are 2^i (a collision-free bucket per code);
     otherwise random odd 32-bit multipliers, summed modulo 2^32, then modulo table_size."""
     a_key, w_key = jax.random.split(key)
-    projection = jax.random.normal(a_key, (bits, input_dim), jnp.float32)
+    projection = draws.normal(a_key, (bits, input_dim), jnp.float32)
     if 2**bits <= table_size:
         weights = jnp.asarray(2 ** np.arange(bits), jnp.uint32)
     else:

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxshape import draws
 from jaxshape.rewards.base import NOT_INVARIANT, RewardTransform, Stream
 from jaxshape.rewards.counts import flatten_obs
 from jaxshape.rewards.icm import ICMCore
@@ -90,7 +91,7 @@ class Embedding:
             return ()
         if self.kind == "random":
             d_in = int(np.prod(example.next_obs.shape[1:]))
-            return jax.random.normal(key, (d_in, self.dim), jnp.float32) / np.sqrt(d_in)
+            return draws.normal(key, (d_in, self.dim), jnp.float32) / np.sqrt(d_in)
         return self.icm.init(key, example)  # (params, Adam state)
 
     def __call__(self, params: Any, obs: jax.Array) -> jax.Array:
