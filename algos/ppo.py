@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.flatten_util import ravel_pytree
 
 from jaxshape import conditioning, shuffle
 from jaxshape.envs import example_transition, reset_batch, resolve, step_batch, step_transition
@@ -263,10 +264,8 @@ class PPO:
                 return hp.learning_rate
             return hp.learning_rate * (1.0 - (count // steps_per_update) / cfg.num_updates)
 
-        # flatten: one Adam over a single parameter vector, not one per small leaf
-        return optax.flatten(
-            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=cfg.adam_eps))
-        )
+        # applied to the parameters raveled into one vector (`_minibatch_step`): one Adam, not one per small leaf
+        return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.adam(learning_rate, eps=cfg.adam_eps))
 
     def policy_input(self, obs: jax.Array, features: jax.Array | None, batch_dims: int = 1,
                      coefs: jax.Array | None = None) -> jax.Array:
@@ -373,7 +372,7 @@ class PPO:
             params = self.network.init(net_key, self.initial_memory(1), policy_input[None, :1], jnp.zeros((1, 1), bool))
         else:
             params = self.network.init(net_key, policy_input[:1])
-        opt_state = self.optimizer(hp).init(params)
+        opt_state = self.optimizer(hp).init(ravel_pytree(params)[0])
         obs_stats = RunningMeanStd.create(policy_input.shape[1:])
         return PPOState(
             params=params,
@@ -554,17 +553,22 @@ class PPO:
             "clip_fraction": (jnp.abs(ratio - 1.0) > hp.clip_eps).mean(),
         }
 
-    def _minibatch_step(self, hp: PPOHParams, obs_stats: RunningMeanStd):
-        """`((params, opt_state), minibatch) -> ((params, opt_state), info)`: one Adam step
-        on the loss of one minibatch."""
+    def _minibatch_step(self, hp: PPOHParams, obs_stats: RunningMeanStd, unravel):
+        """`((flat_params, opt_state), minibatch) -> ((flat_params, opt_state), info)`: one
+        clipped Adam step on the loss of one minibatch. The parameters travel through the
+        minibatch steps raveled into one vector (`jax.flatten_util.ravel_pytree`; `unravel`
+        turns it back into the network's tree inside the loss), so clipping, Adam and the
+        update are a few kernels over one vector rather than per leaf: the arithmetic of
+        `optax.flatten`, without its concatenation and split of the parameters every step."""
         optimizer = self.optimizer(hp)
-        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+        grad_fn = jax.value_and_grad(lambda flat, minibatch: self._loss(unravel(flat), obs_stats, hp, minibatch),
+                                     has_aux=True)
 
         def minibatch_step(train, minibatch):
-            params, opt_state = train
-            (_, info), grads = grad_fn(params, obs_stats, hp, minibatch)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), info
+            flat, opt_state = train
+            (_, info), grads = grad_fn(flat, minibatch)
+            updates, opt_state = optimizer.update(grads, opt_state, flat)
+            return (flat + updates, opt_state), info
 
         return minibatch_step
 
@@ -578,15 +582,17 @@ class PPO:
         # only what the loss reads is shuffled into minibatches
         needed = {name: batch.extras[name] for name in ("policy_input", "raw_action", "log_prob", "values")}
         needed.update(advantages=advantages, targets=targets, **(jacobians or {}))
-        minibatch_step = self._minibatch_step(hp, state.obs_stats)
+        flat_params, unravel = ravel_pytree(state.params)
+        minibatch_step = self._minibatch_step(hp, state.obs_stats, unravel)
 
         if self.recurrent:  # minibatches of whole env sequences: [M, T, N / M, ...]
             begins = jnp.concatenate([jnp.zeros_like(batch.done[:1]), batch.done[:-1]])  # step t+1 begins an episode
             sequences = {**needed, "resets": begins}
             envs_per_minibatch = cfg.num_envs // cfg.num_minibatches
 
-            def minibatches(key):
-                order = shuffle.permutation(key, cfg.num_envs)
+            shuffled = cfg.num_envs
+
+            def minibatches(order):
                 split = lambda x: x.reshape((cfg.num_minibatches, envs_per_minibatch) + x.shape[1:])  # noqa: E731
                 minibatches = jax.tree.map(lambda x: jnp.swapaxes(split(jnp.swapaxes(x[:, order], 0, 1)), 1, 2),
                                            sequences)
@@ -594,31 +600,36 @@ class PPO:
         else:
             flat = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), needed)
 
-            def minibatches(key):  # shuffle.permutation: a uniform shuffle in single-operand sorts (faster on CPU)
-                order = shuffle.permutation(key, cfg.batch_size)
+            shuffled = cfg.batch_size
+
+            def minibatches(order):
                 return jax.tree.map(lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
                                     flat)
 
-        def epoch(train, key):
-            return jax.lax.scan(minibatch_step, train, minibatches(key))
+        def epoch(train, order):
+            return jax.lax.scan(minibatch_step, train, minibatches(order))
 
+        # every epoch's shuffle drawn at once, before the epochs (the same permutations as one
+        # per epoch inside the scan, in one pass of the random-bit loop rather than one per epoch);
+        # shuffle.permutation: a uniform shuffle in single-operand sorts (faster on CPU)
         key, epoch_key = jax.random.split(state.key)
-        epoch_keys = jax.random.split(epoch_key, cfg.num_epochs)
+        orders = jax.vmap(lambda k: shuffle.permutation(k, shuffled))(jax.random.split(epoch_key, cfg.num_epochs))
         if jacobians is None:
-            (params, opt_state), info = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys)
-            state = state.replace(params=params, opt_state=opt_state, key=key)
+            (flat_params, opt_state), info = jax.lax.scan(epoch, (flat_params, state.opt_state), orders)
+            state = state.replace(params=unravel(flat_params), opt_state=opt_state, key=key)
             return state, jax.tree.map(jnp.mean, info), None
         # the same steps, with the last epoch's final K minibatches run (and kept) apart
-        train, info = jax.lax.scan(epoch, (state.params, state.opt_state), epoch_keys[:-1])
-        last_epoch = minibatches(epoch_keys[-1])
+        train, info = jax.lax.scan(epoch, (flat_params, state.opt_state), orders[:-1])
+        last_epoch = minibatches(orders[-1])
         head = cfg.num_minibatches - cfg.meta_unroll
         train, head_info = jax.lax.scan(minibatch_step, train, jax.tree.map(lambda x: x[:head], last_epoch))
         kept = jax.tree.map(lambda x: x[head:], last_epoch)
-        replay = metagrad.Replay(params=train[0], opt_state=train[1], obs_stats=state.obs_stats, minibatches=kept)
-        (params, opt_state), tail_info = jax.lax.scan(minibatch_step, train, kept)
+        replay = metagrad.Replay(params=unravel(train[0]), opt_state=train[1], obs_stats=state.obs_stats,
+                                 minibatches=kept)
+        (flat_params, opt_state), tail_info = jax.lax.scan(minibatch_step, train, kept)
         parts = [jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), info), head_info, tail_info]
         info = jax.tree.map(lambda *xs: jnp.concatenate(xs).mean(), *parts)
-        return state.replace(params=params, opt_state=opt_state, key=key), info, replay
+        return state.replace(params=unravel(flat_params), opt_state=opt_state, key=key), info, replay
 
     # ------------------------------------------------------------- meta reward
     def task_advantages(self, state: PPOState, hp: PPOHParams, batch: Transition,
@@ -644,12 +655,13 @@ class PPO:
         objective = lambda params: self.task_objective(params, state.obs_stats, batch, task_advantages)  # noqa: E731
 
         if self.config.meta_gradient == "unrolled":
-            step = self._minibatch_step(hp, replay.obs_stats)
+            flat_params, unravel = ravel_pytree(replay.params)
+            step = self._minibatch_step(hp, replay.obs_stats, unravel)
 
             def through_update(coefs):
                 minibatches = metagrad.replayed(replay.minibatches, coefs)
-                (params, _), _ = jax.lax.scan(step, (replay.params, replay.opt_state), minibatches)
-                return objective(params)
+                (flat, _), _ = jax.lax.scan(step, (flat_params, replay.opt_state), minibatches)
+                return objective(unravel(flat))
 
             return jax.grad(through_update)(meta.coefs)
 
@@ -755,7 +767,8 @@ class PPO:
             lambda x: jnp.tile(x, (cfg.num_epochs,) + (1,) * (x.ndim - 1)).reshape(
                 (steps, cfg.minibatch_size) + x.shape[1:]), flat)
         grad = jax.grad(lambda params, mb: self._loss(params, after.obs_stats, hp, mb)[0])
-        step = self._minibatch_step(hp, after.obs_stats)
+        flat_params, unravel = ravel_pytree(after.params)
+        step = self._minibatch_step(hp, after.obs_stats, unravel)
 
         def gradients(params, mbs):
             return jax.lax.scan(lambda total, mb: (jax.tree.map(jnp.add, total, grad(params, mb)), None),
@@ -772,7 +785,7 @@ class PPO:
             "shuffles: permutations": (permutations, (jax.random.split(after.key, cfg.num_epochs),)),
             "minibatch steps: forward + backward": (gradients, (after.params, minibatches)),
             "minibatch steps: + clip + Adam": (lambda p, o, mbs: jax.lax.scan(step, (p, o), mbs)[0],
-                                               (after.params, after.opt_state, minibatches)),
+                                               (flat_params, after.opt_state, minibatches)),
         }
 
     # ------------------------------------------------------------------- train
