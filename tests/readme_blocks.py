@@ -6,7 +6,8 @@ can be, and the report says which:
 
 - commands for several hosts (`--coordinator`, `--distributed`, `gcloud`, `srun`) and
   the GPU benchmark script: parsed only (the jaxshape part by jaxshape's own parser,
-  the script by `bash -n`);
+  the script by `bash -n`); so is the Craftax sweep, a minute of compile even at a tiny
+  size (tests/test_craftax_env.py trains Craftax through `jaxshape train`);
 - installing (`python3 -m venv ... && pip install ...`): CI installs exactly so; here
   only the command after the install runs;
 - the test command itself and `tensorboard` (not a dependency): not run.
@@ -37,6 +38,8 @@ TINY_SWEEP = ["--num-envs", "4", "--num-steps", "8", "--total-steps", "64", "--n
 TINY_SEARCH = TINY_SWEEP + ["--population", "2", "--generations", "1"]
 TINY_STEPS = {"PPOConfig": 4096, "SACConfig": 1200}
 PARSE_ONLY = ("--coordinator", "--distributed", "gcloud ", "srun ", "experiments/gpu_benchmarks.sh")
+# a minute of compile even at a tiny size: parsed here; tests/test_craftax_env.py trains Craftax's terms
+SLOW_TO_COMPILE = ("--env Craftax-",)
 
 
 # The README's parts, cut at these headings: every code block is in exactly one part.
@@ -94,15 +97,25 @@ def jaxshape_part(words: list[str]) -> list[str]:
     raise AssertionError(f"no jaxshape command in {words!r}")
 
 
-def parse_sweep_only(argv: list[str]) -> None:
+def parse_sweep_only(argv: list[str], build: bool = False) -> None:
+    """Parse a sweep command (and read its spec file); with `build`, also build its learner
+    (env, reward, coefficients; nothing compiles) and check every grid axis names one of
+    its hyperparameters."""
     from jaxshape.cli import sweep as sweep_cli
+    from jaxshape.run import builder
 
     argv = [a for a in argv if a != "--distributed"]
     for flag in ("--coordinator", "--num-processes", "--process-id"):  # placeholders such as N, i
         if flag in argv:
             del argv[argv.index(flag):argv.index(flag) + 2]
     args = sweep_cli._parser("ppo").parse_args(argv)
-    sweep_cli.build_spec(args)  # reads and validates the spec file too
+    spec = sweep_cli.build_spec(args)  # reads and validates the spec file too
+    if build:
+        _, hparams = builder.build(spec.algo, spec.config, spec.reward, spec.reward_candidates, **spec.hparams)
+        for axis in spec.grid:
+            node = hparams
+            for part in axis.split("."):
+                node = node[part] if isinstance(node, dict) else getattr(node, part)
 
 
 def split_and(words: list[str]) -> list[list[str]]:
@@ -124,6 +137,10 @@ def run_command(words: list[str], report: list[str]) -> None:
         else:
             parse_sweep_only(jaxshape_part(words)[1:])
         report.append(f"parsed only (needs several hosts or a GPU): {line}")
+        return
+    if any(marker in line for marker in SLOW_TO_COMPILE) and words[:2] == ["jaxshape", "sweep"]:
+        parse_sweep_only(words[2:], build=True)
+        report.append(f"parsed and built only (a minute of compile; tests/test_craftax_env.py trains it): {line}")
         return
     for part in split_and(words):
         text = shlex.join(part)

@@ -37,10 +37,24 @@ def test_second_run_reads_its_programs_from_the_user_cache(tmp_path):
     assert second["final_return_per_seed"] == first["final_return_per_seed"]
 
 
+def probe(home, **env):
+    """`compile_cache.configure()` (what every CLI command calls first) then one small
+    compile, in a fresh process: where the cache lands, without a training run."""
+    code = ("from jaxshape.run import compile_cache; import jax, jax.numpy as jnp; compile_cache.configure(); "
+            "jax.jit(lambda x: jnp.tanh(x @ x.T).sum())(jnp.ones((64, 64))).block_until_ready()")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAXSHAPE_"))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**base, "XDG_CACHE_HOME": str(home), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                                 **env})
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_cache_is_off_by_environment_variable_or_flag(tmp_path):
-    train(tmp_path / "env_off", tmp_path / "home_a", JAXSHAPE_COMPILE_CACHE="0")
-    assert entries(tmp_path / "home_a") == []
-    train(tmp_path / "flag_off", tmp_path / "home_b", "--no-compile-cache")
-    assert entries(tmp_path / "home_b") == []
-    train(tmp_path / "elsewhere", tmp_path / "home_c", JAXSHAPE_COMPILE_CACHE=str(tmp_path / "mine"))
-    assert entries(tmp_path / "home_c") == [] and entries(tmp_path / "mine")
+    train(tmp_path / "flag_off", tmp_path / "home_flag", "--no-compile-cache")
+    assert entries(tmp_path / "home_flag") == []
+    probe(tmp_path / "home_on")  # the control: by default the probe's program is cached
+    assert entries(tmp_path / "home_on" / "jaxshape" / "xla")
+    probe(tmp_path / "home_off", JAXSHAPE_COMPILE_CACHE="0")
+    assert entries(tmp_path / "home_off") == []
+    probe(tmp_path / "home_elsewhere", JAXSHAPE_COMPILE_CACHE=str(tmp_path / "mine"))
+    assert entries(tmp_path / "home_elsewhere") == [] and entries(tmp_path / "mine")

@@ -1,6 +1,6 @@
 """Craftax through envs/craftax_adapter.py: the env contract (truncation apart from
 termination, fresh resets, the true final observation), per-achievement reward terms
-that sum to the reward, and PPO training on it through the CLI."""
+that sum to the reward, and PPO training on them (`--reward env_terms`) through the CLI."""
 
 import json
 
@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 
 from jaxshape import envs  # noqa: E402
 from jaxshape.errors import ConfigError  # noqa: E402
+from jaxshape.rewards.env_terms import term_names  # noqa: E402
 
 NAME = "Craftax-Classic-Symbolic-v1"
 N = 8  # every test steps this many envs, so the batched step compiles once
@@ -171,16 +172,20 @@ def test_reward_terms_sum_to_the_reward(craftax):
     assert unlocks > N // 2 and health_changes >= 1  # random play unlocked some more
 
 
-def test_ppo_trains_on_craftax_through_the_cli(tmp_path, capsys):
+def test_ppo_trains_on_craftax_terms_through_the_cli(tmp_path, capsys):
     from jaxshape import cli
 
     out = tmp_path / "run"
-    argv = ["train", "--env", NAME, "--total-steps", "2048", "--num-envs", "8", "--num-steps", "16",
-            "--num-epochs", "1", "--num-minibatches", "2", "--hidden-sizes", "16,16", "--eval-episodes", "1",
-            "--no-plot", "--no-progress", "--out", str(out)]
+    argv = ["train", "--env", NAME, "--reward", "env_terms", "--total-steps", "2048", "--num-envs", "8",
+            "--num-steps", "16", "--num-epochs", "1", "--num-minibatches", "2", "--hidden-sizes", "16,16",
+            "--eval-episodes", "1", "--no-plot", "--no-progress", "--out", str(out)]
     assert cli.main(argv) == 0, capsys.readouterr().err
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records and records[-1]["step"] == 2048
+    # env_terms made every achievement and health term a stream of its own, logged per episode
+    terms = term_names(*envs.make(NAME))
+    assert len(terms) == 23 and "collect_wood" in terms and "health" in terms
+    assert {f"episode_reward/{t}" for t in terms} <= set(records[-1]), sorted(records[-1])
 
     def numbers(value):
         if isinstance(value, dict):
