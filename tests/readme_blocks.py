@@ -23,7 +23,6 @@ import pathlib
 import re
 import shlex
 import subprocess
-import sys
 
 from jaxshape import cli
 
