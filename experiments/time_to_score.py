@@ -100,6 +100,7 @@ def rejax_config(system: str, env: str, budget: int, every: int) -> dict:
 # -------------------------------------------------------------------------- worker
 def worker(env: str, budget: int, every: int, seeds: int, episodes: int) -> dict:
     """jaxshape PPO on `env`, trained and evaluated chunk by chunk: the JSON row."""
+    import gymnax  # noqa: F401  the env library, before the clock, as rejax's worker has it through `import rejax`
     import jax
     import numpy as np
 
