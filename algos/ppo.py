@@ -766,13 +766,17 @@ class PPO:
         minibatches = jax.tree.map(
             lambda x: jnp.tile(x, (cfg.num_epochs,) + (1,) * (x.ndim - 1)).reshape(
                 (steps, cfg.minibatch_size) + x.shape[1:]), flat)
-        grad = jax.grad(lambda params, mb: self._loss(params, after.obs_stats, hp, mb)[0])
+        # both minibatch phases on the raveled parameters, as `_learn` runs them
         flat_params, unravel = ravel_pytree(after.params)
+        grad = jax.grad(lambda flat, mb: self._loss(unravel(flat), after.obs_stats, hp, mb)[0])
         step = self._minibatch_step(hp, after.obs_stats, unravel)
 
-        def gradients(params, mbs):
-            return jax.lax.scan(lambda total, mb: (jax.tree.map(jnp.add, total, grad(params, mb)), None),
-                                jax.tree.map(jnp.zeros_like, params), mbs)[0]
+        def gradients(flat, mbs):
+            return jax.lax.scan(lambda total, mb: (total + grad(flat, mb), None), jnp.zeros_like(flat), mbs)[0]
+
+        def adam_steps(flat, opt_state, mbs):  # the parameters after every step, as the network's tree
+            flat, opt_state = jax.lax.scan(step, (flat, opt_state), mbs)[0]
+            return unravel(flat), opt_state
 
         def permutations(keys):
             return jax.vmap(lambda k: shuffle.permutation(k, cfg.batch_size))(keys)
@@ -783,9 +787,8 @@ class PPO:
             "V(s') of the batch": (self._batch_next_values, (after, batch)),
             "GAE (V(s') included)": (lambda s, b, r: self._advantages(s, hp, b, r), (after, batch, streams)),
             "shuffles: permutations": (permutations, (jax.random.split(after.key, cfg.num_epochs),)),
-            "minibatch steps: forward + backward": (gradients, (after.params, minibatches)),
-            "minibatch steps: + clip + Adam": (lambda p, o, mbs: jax.lax.scan(step, (p, o), mbs)[0],
-                                               (flat_params, after.opt_state, minibatches)),
+            "minibatch steps: forward + backward": (gradients, (flat_params, minibatches)),
+            "minibatch steps: + clip + Adam": (adam_steps, (flat_params, after.opt_state, minibatches)),
         }
 
     # ------------------------------------------------------------------- train

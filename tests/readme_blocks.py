@@ -6,8 +6,9 @@ can be, and the report says which:
 
 - commands for several hosts (`--coordinator`, `--distributed`, `gcloud`, `srun`) and
   the GPU benchmark script: parsed only (the jaxshape part by jaxshape's own parser,
-  the script by `bash -n`); so is the Craftax sweep, a minute of compile even at a tiny
-  size (tests/test_craftax_env.py trains Craftax through `jaxshape train`);
+  the script by `bash -n`); the Craftax sweep is parsed and its learner built (every grid
+  axis one of its hyperparameters), not run: a minute of compile even at a tiny size
+  (tests/test_craftax_env.py trains Craftax through `jaxshape train`);
 - installing (`python3 -m venv ... && pip install ...`): CI installs exactly so; here
   only the command after the install runs;
 - the test command itself and `tensorboard` (not a dependency): not run.
@@ -114,6 +115,8 @@ def parse_sweep_only(argv: list[str], build: bool = False) -> None:
         for axis in spec.grid:
             node = hparams
             for part in axis.split("."):
+                found = part in node if isinstance(node, dict) else hasattr(node, part)
+                assert found, f"grid axis {axis!r}: the built learner has no hyperparameter {part!r}"
                 node = node[part] if isinstance(node, dict) else getattr(node, part)
 
 

@@ -239,6 +239,7 @@ def test_update_phases_are_the_pieces_of_one_update():
     advantages, targets = phases["GAE (V(s') included)"]
     assert advantages.shape[:2] == (SMALL.num_steps, SMALL.num_envs) and np.isfinite(advantages).all()
     params, _ = phases["minibatch steps: + clip + Adam"]
+    assert jax.tree.structure(params) == jax.tree.structure(state.params)
     moved = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state.params))]
     assert all(moved)  # Adam moved every leaf
     with pytest.raises(ConfigError, match="feed-forward"):
