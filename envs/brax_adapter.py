@@ -53,13 +53,22 @@ class BraxEnv:
         return state.obs, BraxEnvState(state)
 
     def step(self, key: jax.Array, state: BraxEnvState, action: jax.Array, params: BraxParams | None = None):
+        """`step_without_reset`, then a fresh reset (on `key`) where the episode ended."""
+        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
+        obs, stepped = auto_reset(terminated | truncated, self.reset(key, params), (obs, stepped))
+        return obs, stepped, reward, terminated, truncated, info
+
+    def step_without_reset(self, key: jax.Array, state: BraxEnvState, action: jax.Array,
+                           params: BraxParams | None = None):
+        """One brax step and its flags, the state left where the episode ended (for
+        evaluation, which stops counting an env there). `key` is unused: brax steps are
+        deterministic."""
+        del key, params
         stepped = self._env.step(state.brax_state, action)
         truncated = stepped.info["truncation"] > 0.5
-        done = stepped.done > 0.5
-        terminated = jnp.logical_and(done, jnp.logical_not(truncated))
-        obs, next_state = auto_reset(done, self.reset(key, params), (stepped.obs, BraxEnvState(stepped)))
+        terminated = jnp.logical_and(stepped.done > 0.5, jnp.logical_not(truncated))
         info = {"final_observation": stepped.obs, "terminated": terminated, "truncated": truncated}
-        return obs, next_state, stepped.reward, terminated, truncated, info
+        return stepped.obs, BraxEnvState(stepped), stepped.reward, terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self._env.action_size,), jnp.float32)

@@ -127,16 +127,25 @@ class CraftaxEnv:
         return self.craftax_env.is_terminal(state, params.replace(max_timesteps=jnp.iinfo(jnp.int32).max))
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
+        """`step_without_reset`, then a fresh reset where the episode ended (the step
+        and the reset each take one half of `key`)."""
         params = self._params if params is None else params
-        key_step, key_reset = jax.random.split(key)
+        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
+        _, key_reset = jax.random.split(key)
+        obs, stepped = auto_reset(terminated | truncated, self.reset(key_reset, params), (obs, stepped))
+        return obs, stepped, reward, terminated, truncated, info
+
+    def step_without_reset(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
+        """One craftax step and its flags, the state left where the episode ended (for
+        evaluation, which stops counting an env there: no world is generated)."""
+        params = self._params if params is None else params
+        key_step, _ = jax.random.split(key)
         obs, stepped, reward, _, _ = self.craftax_env.step_env(key_step, state, action, params)
         terminated = jnp.asarray(self._terminated(stepped, params), bool)
         truncated = jnp.logical_and(stepped.timestep >= params.max_timesteps, jnp.logical_not(terminated))
-        done = jnp.logical_or(terminated, truncated)
-        next_obs, next_state = auto_reset(done, self.reset(key_reset, params), (obs, stepped))
         info = {"final_observation": obs, "terminated": terminated, "truncated": truncated,
                 "reward_terms": self.reward_terms(state, stepped), "achievements": stepped.achievements}
-        return next_obs, next_state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
+        return obs, stepped, jnp.asarray(reward, jnp.float32), terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Discrete:
         return _space(self.craftax_env.action_space(self._params if params is None else params))

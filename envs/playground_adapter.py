@@ -231,17 +231,26 @@ class PlaygroundEnv:
         return self._policy_obs(env_state.obs), PlaygroundState(env_state, jnp.zeros((), jnp.int32))
 
     def step(self, key: jax.Array, state: PlaygroundState, action: jax.Array, params: PlaygroundParams | None = None):
+        """`step_without_reset`, then a fresh reset (on `key`) where the episode ended."""
+        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
+        obs, stepped = auto_reset(terminated | truncated, self.reset(key, params), (obs, stepped))
+        return obs, stepped, reward, terminated, truncated, info
+
+    def step_without_reset(self, key: jax.Array, state: PlaygroundState, action: jax.Array,
+                           params: PlaygroundParams | None = None):
+        """One Playground step and its flags, the state left where the episode ended (for
+        evaluation, which stops counting an env there). `key` is unused: the step is
+        deterministic."""
+        del key, params
         stepped = self._env.step(state.env_state, action)
         time = state.time + 1
         terminated = stepped.done > 0.5
         truncated = jnp.logical_and(time >= self.episode_length, jnp.logical_not(terminated))
-        ended = jnp.logical_or(terminated, truncated)
         final_obs = self._policy_obs(stepped.obs)
-        obs, next_state = auto_reset(ended, self.reset(key, params), (final_obs, PlaygroundState(stepped, time)))
         info = {"final_observation": final_obs, "terminated": terminated, "truncated": truncated}
         if self._term_weights:
             info["reward_terms"] = self._terms(stepped.metrics)
-        return obs, next_state, stepped.reward.astype(jnp.float32), terminated, truncated, info
+        return final_obs, PlaygroundState(stepped, time), stepped.reward.astype(jnp.float32), terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (self._env.action_size,), jnp.float32)

@@ -31,8 +31,18 @@ def step_batch(env: Any, params: Any, keys: jax.Array, states: Any, actions: jax
 def step_without_reset(env: Any, key: jax.Array, state: Any, action: Any, params: Any):
     """`env.step` less its auto-reset: what `step` returns for an env whose episode goes on,
     and for one that ended, the state it ended in (not a fresh one), with the same key use
-    (gymnax splits the step's key into (step, reset) keys). Only a gymnax `Environment`
-    that keeps gymnax's `step` skips the reset; any other env runs its own `step`."""
+    (gymnax splits the step's key into (step, reset) keys). Skips the reset for
+
+    - an env whose class defines `step_without_reset(key, state, action, params)` (the
+      brax, Playground and Craftax adapters, `terminate_if`); looked up on the class, so
+      a wrapper that forwards unknown attributes to its env never hands over the inner
+      env's method in place of its own `step`;
+    - a gymnax `Environment` that keeps gymnax's `step`.
+
+    Any other env runs its own `step`."""
+    own = getattr(type(env), "step_without_reset", None)
+    if own is not None:
+        return own(env, key, state, action, params)
     from gymnax.environments import environment  # imported here: a brax-only run need not load gymnax
 
     if not (isinstance(env, environment.Environment) and type(env).step is environment.Environment.step):

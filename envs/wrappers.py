@@ -13,6 +13,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxshape.envs.vector import auto_reset, step_without_reset
+
 
 class TerminateIf:
     """`env` whose episodes also terminate where `condition(obs, info)` holds.
@@ -56,7 +58,23 @@ class TerminateIf:
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
         params = self.env.default_params if params is None else params
         step_key, reset_key = jax.random.split(key)
-        obs, state, reward, terminated, truncated, info = self.env.step(step_key, state, action, params)
+        stepped = self.env.step(step_key, state, action, params)
+        hit, env_ended, out = self._terminate(stepped)
+        obs, state, reward, terminated, truncated, info = out
+        restart = jnp.logical_and(hit, jnp.logical_not(env_ended))
+        obs, state = auto_reset(restart, self.env.reset(reset_key, params), (obs, state))
+        return obs, state, reward, terminated, truncated, info
+
+    def step_without_reset(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        """`step` without any reset: the env's own `step_without_reset` (envs/vector.py),
+        with the condition's terminations added."""
+        params = self.env.default_params if params is None else params
+        step_key, _ = jax.random.split(key)
+        return self._terminate(step_without_reset(self.env, step_key, state, action, params))[2]
+
+    def _terminate(self, stepped):
+        """(condition hit, the env's own episode ended, the step with the hit as a termination)."""
+        obs, state, reward, terminated, truncated, info = stepped
         final_obs = info["final_observation"]
         hit = jnp.asarray(self.condition(final_obs, info))
         if hit.shape != ():
@@ -64,10 +82,6 @@ class TerminateIf:
                              "(it is called per env, unbatched)")
         hit = hit.astype(bool)
         env_ended = jnp.logical_or(terminated, truncated)
-        reset_obs, reset_state = self.env.reset(reset_key, params)
-        restart = jnp.logical_and(hit, jnp.logical_not(env_ended))
-        state = jax.tree.map(lambda fresh, old: jnp.where(restart, fresh, old), reset_state, state)
-        obs = jax.tree.map(lambda fresh, old: jnp.where(restart, fresh, old), reset_obs, obs)
         new_terminated = jnp.logical_or(jnp.asarray(terminated, bool), hit)
         new_truncated = jnp.logical_and(jnp.asarray(truncated, bool), jnp.logical_not(new_terminated))
         info = {**info, "final_observation": final_obs}
@@ -75,7 +89,7 @@ class TerminateIf:
             info["terminated"] = new_terminated
         if "truncated" in info:
             info["truncated"] = new_truncated
-        return obs, state, reward, new_terminated, new_truncated, info
+        return hit, env_ended, (obs, state, reward, new_terminated, new_truncated, info)
 
 
 def terminate_if(env: Any, condition: Callable[[jax.Array, dict[str, Any]], jax.Array]) -> TerminateIf:

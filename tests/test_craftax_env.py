@@ -12,6 +12,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from env_contract import assert_step_without_reset_keeps_the_end  # noqa: E402
 from jaxshape import envs  # noqa: E402
 from jaxshape.errors import ConfigError  # noqa: E402
 from jaxshape.rewards.env_terms import term_names  # noqa: E402
@@ -112,6 +113,10 @@ def test_time_limit_is_truncation_with_a_fresh_reset(craftax):
     # the next obs is a fresh reset on this step's reset key (the adapter splits the step key)
     reset_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys_of(14))
     np.testing.assert_array_equal(obs, reset(reset_keys, short)[0])
+    # evaluation's step leaves the ended episode as it ended: no world generated
+    kept = jax.jit(lambda k, s, a, p: envs.step_batch(env, p, k, s, a, auto_reset=False))(keys_of(14), before, noop,
+                                                                                          short)
+    assert assert_step_without_reset_keeps_the_end((obs, states, reward, terminated, truncated, info), kept).all()
 
 
 def test_death_is_termination(craftax):

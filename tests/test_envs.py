@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxshape import envs
+from env_contract import assert_step_without_reset_keeps_the_end
 from toy_envs import LegacyCountdown
 
 
@@ -84,13 +85,24 @@ def test_brax_termination_is_not_truncation(brax_pendulum):
     assert not truncated.any()
 
 
-def test_brax_resets_are_fresh_random_states(brax_pendulum):
+def test_brax_resets_are_fresh_and_a_step_without_reset_keeps_the_episode_end(brax_pendulum):
+    """Episode starts all differ (no cached first state); without reset the ended
+    episode stays as it ended (tests/env_contract.py)."""
     env, params = brax_pendulum
-    obs, next_obs, *_ , truncated, _ = jax.jit(lambda a: rollout(env, params, a))(jnp.zeros((15, 1)))
-    ended = np.flatnonzero(truncated)
-    first_states = np.stack([obs[0]] + [next_obs[t] for t in ended])
-    # three episode starts, all different: no cached first state
-    assert len({tuple(np.round(s, 6)) for s in first_states}) == len(first_states)
+    actions = jnp.zeros((4, 1))
+    both = jax.jit(lambda keys, states: (envs.step_batch(env, params, keys, states, actions),
+                                          envs.step_batch(env, params, keys, states, actions, auto_reset=False)))
+    obs, states = envs.reset_batch(env, params, jax.random.split(jax.random.PRNGKey(0), 4))
+    starts = [obs]
+    for t in range(10):  # truncated at the fifth and tenth steps
+        step, kept = both(jax.random.split(jax.random.PRNGKey(t + 1), 4), states)
+        done = assert_step_without_reset_keeps_the_end(step, kept)
+        assert done.all() == (t % 5 == 4) and done.any() == (t % 5 == 4)
+        if done.all():
+            starts.append(step[0])
+        states = step[1]
+    starts = np.concatenate(starts)  # 3 episode starts in each of 4 envs
+    assert len({tuple(np.round(s, 6)) for s in starts}) == len(starts) == 12
 
 
 def test_step_transition_applies_the_termination_rule():
@@ -110,34 +122,19 @@ def test_step_transition_applies_the_termination_rule():
 
 
 def test_a_step_without_reset_is_the_step_until_the_episode_ends_and_then_keeps_its_end():
-    """`auto_reset=False`: a gymnax env returns `step`'s outputs where no episode ended (up
-    to float rounding: gymnax jits its `step` on its own), and where one ended the terminal
-    state instead of a fresh one; a wrapped env
-    (whose `step` adds termination) keeps its own resetting step."""
+    """`auto_reset=False`, for a gymnax env and for it wrapped in `terminate_if` (whose
+    own step adds terminations and resets), with the identity of tests/env_contract.py."""
     env, params = envs.make("CartPole-v1")
-    keys = jax.random.split(jax.random.PRNGKey(0), 64)
-    obs, state = envs.reset_batch(env, params, keys)
-    actions = jnp.zeros(64, jnp.int32)  # always push left: episodes end within ~10 steps
-    ended_any = False
-    for t in range(30):
-        step_keys = jax.random.split(jax.random.PRNGKey(t + 1), 64)
-        reset = envs.step_batch(env, params, step_keys, state, actions)
-        kept = envs.step_batch(env, params, step_keys, state, actions, auto_reset=False)
-        done = np.asarray(reset[3] | reset[4])
-        for a, b in zip(jax.tree.leaves(reset[2:5]), jax.tree.leaves(kept[2:5])):
-            np.testing.assert_array_equal(a, b)  # reward, terminated, truncated
-        close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # noqa: E731
-        close(reset[5]["final_observation"], kept[5]["final_observation"])
-        close(np.asarray(reset[0])[~done], np.asarray(kept[0])[~done])
-        np.testing.assert_array_equal(kept[0], kept[5]["final_observation"])
-        ended_any |= done.any()
-        if done.any():  # the ended envs keep their last observation, not a reset one
-            assert np.abs(np.asarray(reset[0])[done] - np.asarray(kept[0])[done]).max() > 1e-3
-        state = reset[1]
-    assert ended_any
-    wrapped, _ = envs.make("CartPole-v1")
-    wrapped = envs.terminate_if(wrapped, lambda o, info: o[0] > 10.0)
-    a = envs.step_batch(wrapped, params, keys, state, actions)
-    b = envs.step_batch(wrapped, params, keys, state, actions, auto_reset=False)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    wrapped = envs.terminate_if(env, lambda o, info: o[2] > 0.1)  # the pole leans right: ends before CartPole does
+    for env_ in (env, wrapped):
+        keys = jax.random.split(jax.random.PRNGKey(0), 64)
+        _, state = envs.reset_batch(env_, params, keys)
+        actions = jnp.zeros(64, jnp.int32)  # always push left: episodes end within ~10 steps
+        ended = np.zeros(64, bool)
+        for t in range(30):
+            step_keys = jax.random.split(jax.random.PRNGKey(t + 1), 64)
+            step = envs.step_batch(env_, params, step_keys, state, actions)
+            kept = envs.step_batch(env_, params, step_keys, state, actions, auto_reset=False)
+            ended |= assert_step_without_reset_keeps_the_end(step, kept)
+            state = step[1]
+        assert ended.all()

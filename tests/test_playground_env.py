@@ -17,6 +17,7 @@ pytest.importorskip("mujoco_playground")
 from mujoco_playground import State  # noqa: E402
 from ml_collections import config_dict  # noqa: E402
 
+from env_contract import assert_step_without_reset_keeps_the_end  # noqa: E402
 from jaxshape import cli, rewards  # noqa: E402
 from jaxshape.envs import make, reset_batch, step_batch, step_transition  # noqa: E402
 from jaxshape.envs import playground_adapter  # noqa: E402
@@ -35,6 +36,8 @@ class Rollout:
         self.env, self.params = env, params
         self.reset = jax.jit(lambda keys: reset_batch(env, params, keys))
         self.step = jax.jit(lambda keys, states, actions: step_batch(env, params, keys, states, actions))
+        self.step_without_reset = jax.jit(
+            lambda keys, states, actions: step_batch(env, params, keys, states, actions, auto_reset=False))
 
     def run(self, steps, seed=0, actions=None):
         key = jax.random.PRNGKey(seed)
@@ -106,6 +109,17 @@ def test_truncation_at_the_episode_length_with_a_fresh_reset(cartpole):
     first, second = steps[0][0], steps[LENGTH][0]
     assert not np.allclose(first, second)  # a fresh reset, not the cached first state
     assert len({tuple(np.round(np.asarray(o), 6)) for o in second}) == N  # and different in every env
+
+
+def test_a_step_without_reset_keeps_the_episode_end(cartpole):
+    _, states = cartpole.reset(jax.random.split(jax.random.PRNGKey(5), N))
+    actions = jnp.zeros((N,) + cartpole.env.action_space(cartpole.params).shape)
+    for t in range(LENGTH):  # truncated at the last step
+        keys = jax.random.split(jax.random.PRNGKey(t), N)
+        step = cartpole.step(keys, states, actions)
+        done = assert_step_without_reset_keeps_the_end(step, cartpole.step_without_reset(keys, states, actions))
+        states = step[1]
+    assert done.all()
 
 
 def test_fresh_resets_differ_across_envs(cartpole):
