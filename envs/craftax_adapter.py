@@ -10,6 +10,7 @@ Names are craftax's own: `Craftax-Classic-Symbolic-v1`, `Craftax-Symbolic-v1` an
   (`terminated` = craftax's own check with the time limit lifted).
 - where an episode ends the env auto-resets with a FRESH random reset (`reset_env` on
   this step's key), and `info["final_observation"]` is the observation it ended on.
+  Batched (`envs.step_batch`), only the envs whose episode ended generate a world.
 - `info["reward_terms"]`: the step's reward split into named streams,
   {achievement name (craftax's `Achievement` enum, lower_snake_case): its reward
   (1 in Classic, craftax's `ACHIEVEMENT_REWARD_MAP` weight in Craftax) on the step it is
@@ -128,12 +129,17 @@ class CraftaxEnv:
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
         """`step_without_reset`, then a fresh reset where the episode ended (the step
-        and the reset each take one half of `key`)."""
+        and the reset each take one half of `key`; `reset_key` is the second)."""
         params = self._params if params is None else params
         obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
-        _, key_reset = jax.random.split(key)
-        obs, stepped = auto_reset(terminated | truncated, self.reset(key_reset, params), (obs, stepped))
+        obs, stepped = auto_reset(terminated | truncated, self.reset(self.reset_key(key), params), (obs, stepped))
         return obs, stepped, reward, terminated, truncated, info
+
+    @staticmethod
+    def reset_key(key: jax.Array) -> jax.Array:
+        """The key of `step`'s reset. Defining it lets `envs.step_batch` reset only the
+        envs whose episode ended (one world generated per ended episode, not per env)."""
+        return jax.random.split(key)[1]
 
     def step_without_reset(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
         """One craftax step and its flags, the state left where the episode ended (for

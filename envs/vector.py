@@ -23,9 +23,50 @@ def reset_batch(env: Any, params: Any, keys: jax.Array):
 def step_batch(env: Any, params: Any, keys: jax.Array, states: Any, actions: jax.Array, auto_reset: bool = True):
     """`env.step` for one key, state and action per env. `auto_reset=False` leaves out the
     reset after an episode's end where the env allows it (`step_without_reset`): for loops
-    that stop counting an env once its episode ended, such as evaluation."""
+    that stop counting an env once its episode ended, such as evaluation.
+
+    An env whose class defines `reset_key(key)` declares that its `step` is
+    `step_without_reset` followed by `auto_reset` from `reset(reset_key(key))`; for it
+    only the envs whose episode ended are reset (`sparse_reset`): each from its own key,
+    as before, so runs are equal in distribution (bitwise equal where XLA rounds the
+    smaller reset batch as it rounded the whole one; see `sparse_reset`)."""
+    if auto_reset and getattr(type(env), "reset_key", None) is not None:
+        stepped = jax.vmap(functools.partial(step_without_reset, env), in_axes=(0, 0, 0, None))(
+            keys, states, actions, params)
+        obs, states = sparse_reset(env, params, jax.vmap(env.reset_key)(keys),
+                                   jnp.logical_or(stepped[3], stepped[4]), stepped[:2])
+        return (obs, states) + stepped[2:]
     step = env.step if auto_reset else functools.partial(step_without_reset, env)
     return jax.vmap(step, in_axes=(0, 0, 0, None))(keys, states, actions, params)
+
+
+def sparse_reset(env: Any, params: Any, reset_keys: jax.Array, done: jax.Array, stepped: Any,
+                 group: int | None = None) -> Any:
+    """`auto_reset(done, vmap(env.reset)(reset_keys, params), stepped)`, resetting only
+    the envs whose episode ended: their indices are packed to the front and reset
+    `group` at a time (default ⌈N/8⌉) in a `while_loop` of ⌈#done/group⌉ rounds, none on
+    a step where no episode ended. Worth it where a reset costs many steps (Craftax
+    generates a world per reset: under `vmap` the dense form generates N per step).
+
+    Each env is reset from its own key, so the fresh states are those of the dense form
+    up to float rounding; XLA may round a batch of `group` resets differently from a
+    batch of N (Craftax's world generation does: a batch of 16 and the same keys in
+    batches of 8 give different worlds for some keys), and a run then takes another,
+    equally likely path."""
+    n = done.shape[0]
+    group = group or -(-n // 8)
+    rounds = -(-n // group)
+    ended = jnp.nonzero(done, size=rounds * group, fill_value=n)[0]  # ended envs first, then n (out of range)
+    count = done.sum()
+
+    def reset_group(carry):
+        r, stepped = carry
+        index = jax.lax.dynamic_slice(ended, (r * group,), (group,))
+        fresh = jax.vmap(env.reset, in_axes=(0, None))(reset_keys[jnp.minimum(index, n - 1)], params)
+        stepped = jax.tree.map(lambda old, new: old.at[index].set(new, mode="drop"), stepped, fresh)
+        return r + 1, stepped
+
+    return jax.lax.while_loop(lambda carry: carry[0] * group < count, reset_group, (jnp.int32(0), stepped))[1]
 
 
 def step_without_reset(env: Any, key: jax.Array, state: Any, action: Any, params: Any):

@@ -29,6 +29,17 @@ def craftax():
     return env, params, reset, step
 
 
+_KEPT = {}
+
+
+def step_without_reset(craftax):
+    """The batched step without auto-reset, compiled once per module."""
+    env = craftax[0]
+    if env not in _KEPT:
+        _KEPT[env] = jax.jit(lambda k, s, a, p: envs.step_batch(env, p, k, s, a, auto_reset=False))
+    return _KEPT[env]
+
+
 def keys_of(seed):
     return jax.random.split(jax.random.PRNGKey(seed), N)
 
@@ -114,9 +125,28 @@ def test_time_limit_is_truncation_with_a_fresh_reset(craftax):
     reset_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys_of(14))
     np.testing.assert_array_equal(obs, reset(reset_keys, short)[0])
     # evaluation's step leaves the ended episode as it ended: no world generated
-    kept = jax.jit(lambda k, s, a, p: envs.step_batch(env, p, k, s, a, auto_reset=False))(keys_of(14), before, noop,
-                                                                                          short)
+    kept = step_without_reset(craftax)(keys_of(14), before, noop, short)
     assert assert_step_without_reset_keeps_the_end((obs, states, reward, terminated, truncated, info), kept).all()
+
+
+def test_only_the_ended_envs_get_a_new_world_and_the_step_is_the_dense_one(craftax):
+    """`step_batch` resets only the ended envs (envs.vector.sparse_reset, one at a time
+    for 8 envs); here the result is bitwise `auto_reset` of every env's reset (a batch
+    of 8 resets rounds as a batch of one; larger batches need not)."""
+    env, params, reset, step = craftax
+    short = params.replace(max_timesteps=5)
+    _, states = reset(keys_of(5), short)
+    states = states.replace(timestep=jnp.asarray([4, 0, 4, 1, 3, 4, 0, 2], states.timestep.dtype))
+    noop = jnp.zeros((N,), jnp.int32)
+    out = step(keys_of(20), states, noop, short)
+    kept = step_without_reset(craftax)(keys_of(20), states, noop, short)
+    done = np.asarray(out[3] | out[4])
+    assert done.tolist() == [True, False, True, False, False, True, False, False]
+    fresh = reset(jax.vmap(env.reset_key)(keys_of(20)), short)
+    dense = jax.tree.map(lambda new, old: np.where(done.reshape((N,) + (1,) * (old.ndim - 1)), new, old),
+                         fresh, kept[:2])
+    for a, b in zip(jax.tree.leaves((dense, kept[2:])), jax.tree.leaves(out)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_death_is_termination(craftax):
