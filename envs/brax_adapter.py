@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
-from jaxshape.envs.vector import auto_reset
+from jaxshape.envs.vector import reset_where_ended
 
 
 @struct.dataclass
@@ -54,9 +54,7 @@ class BraxEnv:
 
     def step(self, key: jax.Array, state: BraxEnvState, action: jax.Array, params: BraxParams | None = None):
         """`step_without_reset`, then a fresh reset (on `key`) where the episode ended."""
-        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
-        obs, stepped = auto_reset(terminated | truncated, self.reset(key, params), (obs, stepped))
-        return obs, stepped, reward, terminated, truncated, info
+        return reset_where_ended(self, self.step_without_reset(key, state, action, params), key, params)
 
     def step_without_reset(self, key: jax.Array, state: BraxEnvState, action: jax.Array,
                            params: BraxParams | None = None):

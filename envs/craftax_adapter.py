@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import spaces
 
-from jaxshape.envs.vector import auto_reset
+from jaxshape.envs.vector import reset_where_ended
 from jaxshape.errors import ConfigError
 
 NAMES = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1", "Craftax-Classic-Pixels-v1", "Craftax-Pixels-v1")
@@ -131,9 +131,7 @@ class CraftaxEnv:
         """`step_without_reset`, then a fresh reset where the episode ended (the step
         and the reset each take one half of `key`; `reset_key` is the second)."""
         params = self._params if params is None else params
-        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
-        obs, stepped = auto_reset(terminated | truncated, self.reset(self.reset_key(key), params), (obs, stepped))
-        return obs, stepped, reward, terminated, truncated, info
+        return reset_where_ended(self, self.step_without_reset(key, state, action, params), self.reset_key(key), params)
 
     @staticmethod
     def reset_key(key: jax.Array) -> jax.Array:

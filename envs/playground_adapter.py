@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
-from jaxshape.envs.vector import auto_reset
+from jaxshape.envs.vector import reset_where_ended
 from jaxshape.errors import ConfigError
 
 PREFIX = "playground/"
@@ -232,9 +232,7 @@ class PlaygroundEnv:
 
     def step(self, key: jax.Array, state: PlaygroundState, action: jax.Array, params: PlaygroundParams | None = None):
         """`step_without_reset`, then a fresh reset (on `key`) where the episode ended."""
-        obs, stepped, reward, terminated, truncated, info = self.step_without_reset(key, state, action, params)
-        obs, stepped = auto_reset(terminated | truncated, self.reset(key, params), (obs, stepped))
-        return obs, stepped, reward, terminated, truncated, info
+        return reset_where_ended(self, self.step_without_reset(key, state, action, params), key, params)
 
     def step_without_reset(self, key: jax.Array, state: PlaygroundState, action: jax.Array,
                            params: PlaygroundParams | None = None):

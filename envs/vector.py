@@ -107,6 +107,14 @@ def auto_reset(done: jax.Array, fresh: Any, stepped: Any) -> Any:
     return jax.tree.map(lambda new, old: jnp.where(done, new, old), fresh, stepped)
 
 
+def reset_where_ended(env: Any, stepped: tuple, reset_key: jax.Array, params: Any) -> tuple:
+    """One env's `step_without_reset` outputs with `auto_reset` from `env.reset(reset_key,
+    params)` where the episode ended: the adapters' `step`."""
+    obs, state, reward, terminated, truncated, info = stepped
+    obs, state = auto_reset(jnp.logical_or(terminated, truncated), env.reset(reset_key, params), (obs, state))
+    return obs, state, reward, terminated, truncated, info
+
+
 def step_transition(obs: jax.Array, action: jax.Array, reward: jax.Array, terminated: jax.Array,
                     truncated: jax.Array, info: dict[str, Any], gamma: Any,
                     extras: dict[str, Any] | None = None) -> Transition:
