@@ -415,9 +415,11 @@ class PPO:
             )
             transition = step_transition(
                 obs, action, reward, terminated, truncated, info, hp.gamma,
-                extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action), "values": values},
+                extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action)},
             )
             learner_extras = {"policy_input": policy_input}
+            if self.recurrent:  # a feed-forward policy's V(s) comes after the rollout, for the whole batch at once
+                learner_extras["values"] = values
             if cfg.condition:  # this step's reward and V(s′) use the ending episode's draw; redraw where it ended
                 learner_extras["coefs"] = coefs
                 coefs = conditioning.resample(coef_key, cfg.condition, coefs, transition.done)
@@ -441,6 +443,11 @@ class PPO:
         carry = (state.env_state, state.obs, state.memory, state.coefs, state.reward_state, state.episodes,
                  state.stream_episodes, state.successes)
         carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
+        if not self.recurrent:  # V(s) [T, N, V] in one forward of the batch rather than one per step: the same
+            # network on the same inputs (the parameters and observation statistics hold still through a rollout),
+            # but products of T·N rows run far faster than T products of N rows
+            values = self.policy_value(state.params, state.obs_stats, batch.extras["policy_input"])[1]
+            batch = batch.replace(extras={**batch.extras, "values": values})
         env_state, obs, memory, coefs, reward_state, episodes, stream_episodes, successes = carry
         state = state.replace(env_state=env_state, obs=obs, memory=memory, coefs=coefs, reward_state=reward_state,
                               episodes=episodes, stream_episodes=stream_episodes, successes=successes, key=key)
