@@ -72,6 +72,11 @@ def _space(space: Any) -> Any:
     return spaces.Box(space.low, space.high, tuple(space.shape), space.dtype)
 
 
+def _second_half(key: jax.Array) -> jax.Array:
+    """The second of two keys split from `key`: the reset's half of a step's key."""
+    return jax.random.split(key)[1]
+
+
 class CraftaxEnv:
     """A craftax env with truncation, fresh resets and per-achievement reward terms."""
 
@@ -131,13 +136,12 @@ class CraftaxEnv:
         """`step_without_reset`, then a fresh reset where the episode ended (the step
         and the reset each take one half of `key`; `reset_key` is the second)."""
         params = self._params if params is None else params
-        return reset_where_ended(self, self.step_without_reset(key, state, action, params), self.reset_key(key), params)
+        return reset_where_ended(self, self.step_without_reset(key, state, action, params), _second_half(key), params)
 
-    @staticmethod
-    def reset_key(key: jax.Array) -> jax.Array:
-        """The key of `step`'s reset. Defining it lets `envs.step_batch` reset only the
-        envs whose episode ended (one world generated per ended episode, not per env)."""
-        return jax.random.split(key)[1]
+    # The key of `step`'s reset. Defining it lets `envs.step_batch` reset only the envs whose
+    # episode ended (one world generated per ended episode, not per env); without it (as
+    # experiments/bench_craftax_resets.py sets for comparison) every env's step resets.
+    reset_key = staticmethod(_second_half)
 
     def step_without_reset(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
         """One craftax step and its flags, the state left where the episode ended (for
