@@ -17,6 +17,13 @@ untimed evaluation of the stochastic policy (`--peer-eval-episodes`).
     python experiments/bench_sac.py --total-steps 3000 --learning-starts 500 --agents 1 2   # smoke test
     python experiments/bench_sac.py --worker --num-agents 64        # one measurement
     python experiments/bench_sac.py --agents 1 --total-steps 5256 --learning-starts 256 --repeats 4  # best of 4
+    python experiments/bench_sac.py --floor                  # one gradient step against this machine's floor
+
+The floor: XLA's own count of one gradient step's FLOPs (`cost_analysis` of the compiled
+step: critic forward and backward on (s, a), the target's actor and critic forwards on s′,
+the actor's loss through the critic, Adam) at the rate this machine sustains in a tight loop
+of the step's widest product (256 samples x 256 x 256). Both systems compute the same
+networks on the same minibatch, so no engine at these settings runs faster than that.
 """
 
 from __future__ import annotations
@@ -40,15 +47,9 @@ def worker(num_agents: int, total_steps: int, learning_starts: int) -> dict:
 
     from bench_common import machine, peak_memory_mb, time_compiled
     from jaxshape import pytree
-    from jaxshape.algos.sac import SACConfig, default_hparams, make_sac
 
-    s = SETTINGS
-    config = SACConfig(env="Pendulum-v1", num_envs=s["num_envs"], total_steps=total_steps,
-                       buffer_size=s["buffer_size"], minibatch_size=s["minibatch_size"],
-                       learning_starts=learning_starts, updates_per_step=s["updates_per_step"],
-                       steps_per_update=200, hidden_sizes=s["hidden"], activation=s["activation"])
-    sac = make_sac(config)
-    hp = default_hparams(actor_lr=s["lr"], critic_lr=s["lr"], alpha_lr=s["lr"], tau=s["tau"], gamma=0.99)
+    sac, hp = sac_and_hparams(total_steps, learning_starts)
+    config = sac.config
     if num_agents == 1:
         fn, args = sac.train, (jax.random.PRNGKey(0), hp)
     else:
@@ -68,6 +69,41 @@ def worker(num_agents: int, total_steps: int, learning_starts: int) -> dict:
         "device": machine(),
         "jax_version": jax.__version__,
     }
+
+
+def sac_and_hparams(total_steps: int, learning_starts: int):
+    from jaxshape.algos.sac import SACConfig, default_hparams, make_sac
+
+    s = SETTINGS
+    config = SACConfig(env="Pendulum-v1", num_envs=s["num_envs"], total_steps=total_steps,
+                       buffer_size=s["buffer_size"], minibatch_size=s["minibatch_size"],
+                       learning_starts=learning_starts, updates_per_step=s["updates_per_step"],
+                       steps_per_update=200, hidden_sizes=s["hidden"], activation=s["activation"])
+    hp = default_hparams(actor_lr=s["lr"], critic_lr=s["lr"], alpha_lr=s["lr"], tau=s["tau"], gamma=0.99)
+    return make_sac(config), hp
+
+
+def floor(repeats: int, steps: int = 200) -> dict:
+    """One gradient step's FLOPs and time against the machine's matmul rate (module docstring)."""
+    import jax
+
+    from bench_common import machine
+    from profile_ppo import best_seconds, matmul_seconds
+
+    sac, hp = sac_and_hparams(TOTAL_STEPS, 1_000)
+    state = jax.jit(sac.init)(jax.random.PRNGKey(0), hp)
+    step = lambda state, key: sac._gradient_step(state, hp, key)[0]  # noqa: E731
+    cost = jax.jit(step).lower(state, jax.random.PRNGKey(1)).compile().cost_analysis()
+    flops = (cost[0] if isinstance(cost, list) else cost)["flops"]
+    keys = jax.random.split(jax.random.PRNGKey(1), steps)
+    steps_loop = lambda state, keys: jax.lax.scan(lambda s, k: (step(s, k), None), state, keys)[0]  # noqa: E731
+    step_seconds = best_seconds(steps_loop, state, keys, repeats=repeats) / steps
+    width = SETTINGS["hidden"][0]
+    rate = 2 * SETTINGS["minibatch_size"] * width * width / matmul_seconds(SETTINGS["minibatch_size"], (width, width),
+                                                                              repeats)
+    return {"mflop_per_gradient_step": flops / 1e6, "gradient_step_ms": 1e3 * step_seconds,
+            "matmul_gflops_per_second": rate / 1e9, "floor_ms_per_gradient_step": 1e3 * flops / rate,
+            "gradient_step_vs_floor": step_seconds * rate / flops, "machine": machine(), "jax_version": jax.__version__}
 
 
 def peer_commands(peers_dir: Path, num_agents: int, total_steps: int, learning_starts: int) -> list[tuple[str, list[str]]]:
@@ -99,6 +135,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help="measure jaxshape once and print a JSON line")
+    parser.add_argument("--floor", action="store_true", help="time one gradient step against the machine's floor")
     parser.add_argument("--num-agents", type=int, default=1)
     parser.add_argument("--agents", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--total-steps", type=int, default=TOTAL_STEPS)
@@ -111,6 +148,13 @@ def main() -> None:
 
     if args.worker:
         print(json.dumps(worker(args.num_agents, args.total_steps, args.learning_starts)))
+        return
+    if args.floor:
+        result = floor(repeats=max(args.repeats, 5))
+        (HERE / "results" / "bench_sac_floor.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"one gradient step: {result['mflop_per_gradient_step']:.0f} MFLOP in {result['gradient_step_ms']:.2f} ms; "
+              f"256x256 products in a loop: {result['matmul_gflops_per_second']:.0f} GFLOP/s, so the floor is "
+              f"{result['floor_ms_per_gradient_step']:.2f} ms; the step runs at {result['gradient_step_vs_floor']:.2f}x it")
         return
 
     from bench_common import compare, write_results
