@@ -513,7 +513,11 @@ class SAC:
         rewards = jnp.stack([episodic] + [batch["rewards"][s.name] for s in self.nonepisodic], axis=-1)
         return batch, rewards, relabelled
 
-    def _gradient_step(self, state: SACState, hp: SACHParams, key: jax.Array):
+    def gradient_step(self, state: SACState, hp: SACHParams, key: jax.Array):
+        """One gradient step on a minibatch from the buffer: the critics on the soft target
+        y = r + γ(1 − terminated)(min Q̄(s′, a′) − α log π(a′|s′)), then the actor on
+        α log π(a|s) − min Q(s, a), then log α, then Polyak-averaged targets (τ).
+        Returns (state, metrics)."""
         actor_opt, critic_opt, alpha_opt = self.optimizers(hp)
         batch_key, target_key, actor_key = jax.random.split(key, 3)
         batch, reward, relabelled = self.sample_batch(state.buffer, hp, batch_key)
@@ -571,7 +575,7 @@ class SAC:
             state = state.replace(key=key)
             state, collected = jax.lax.scan(lambda s, k: self._collect(s, hp, k), state,
                                             jax.random.split(collect_key, cfg.train_every))
-            state, info = jax.lax.scan(lambda s, k: self._gradient_step(s, hp, k), state,
+            state, info = jax.lax.scan(lambda s, k: self.gradient_step(s, hp, k), state,
                                        jax.random.split(learn_key, cfg.updates_per_step))
             return state, (collected, info)
 

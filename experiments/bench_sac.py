@@ -92,7 +92,7 @@ def floor(repeats: int, steps: int = 200) -> dict:
 
     sac, hp = sac_and_hparams(TOTAL_STEPS, 1_000)
     state = jax.jit(sac.init)(jax.random.PRNGKey(0), hp)
-    step = lambda state, key: sac._gradient_step(state, hp, key)[0]  # noqa: E731
+    step = lambda state, key: sac.gradient_step(state, hp, key)[0]  # noqa: E731
     cost = jax.jit(step).lower(state, jax.random.PRNGKey(1)).compile().cost_analysis()
     flops = (cost[0] if isinstance(cost, list) else cost)["flops"]
     keys = jax.random.split(jax.random.PRNGKey(1), steps)
