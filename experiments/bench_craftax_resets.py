@@ -7,8 +7,8 @@ for every env at every step. `envs.step_batch` resets only the envs whose episod
 benchmark measures both, each in its own process, the systems taking turns, best of
 `--repeats`:
 
-- env steps/s: `step_batch` with uniform random actions in a `lax.scan` (episodes end
-  often, so the resets are exercised), and
+- env steps/s: `step_batch` with uniform random actions in a `lax.scan` (random play dies
+  now and then, so some resets run; the table counts the episodes that ended), and
 - PPO steps/s: the bare compiled `PPO.train` at the defaults but for the env.
 
 The dense mode sets `CraftaxEnv.reset_key = None` in its worker, which is how `step_batch`

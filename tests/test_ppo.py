@@ -68,6 +68,21 @@ def test_same_seed_gives_bitwise_identical_metrics():
     assert not np.array_equal(a["loss_total"], c["loss_total"])
 
 
+def test_the_batched_values_are_the_ones_each_step_would_compute():
+    """A feed-forward policy's V(s) comes from one forward of the whole rollout after it:
+    the values one N-row forward per step gives, with the rollout's params and obs stats
+    (to float rounding: a product of T·N rows may round differently from N rows)."""
+    ppo, hp = make_ppo(dataclasses.replace(SMALL, normalize_obs=True)), default_hparams()
+    state = jax.jit(ppo.init)(jax.random.PRNGKey(0), hp)
+    state = state.replace(obs_stats=state.obs_stats.update(jax.random.normal(jax.random.PRNGKey(1), (64, 4))))
+    _, batch, _ = jax.jit(ppo._rollout)(state, hp)
+    per_step = jax.jit(lambda s, x: jax.lax.map(lambda x_t: ppo.policy_value(s.params, s.obs_stats, x_t)[1], x))(
+        state, batch.extras["policy_input"])
+    assert batch.extras["values"].shape == (SMALL.num_steps, SMALL.num_envs, 1)
+    assert float(jnp.abs(batch.extras["values"]).max()) > 0
+    np.testing.assert_allclose(batch.extras["values"], per_step, rtol=1e-5, atol=1e-7)
+
+
 def test_vmapped_learning_rates_match_separate_runs_and_compile_once():
     ppo = make_ppo(SMALL)
     low, high = default_hparams(learning_rate=1e-4), default_hparams(learning_rate=3e-3)
