@@ -14,11 +14,16 @@ pytest), before any worker starts: the workers and their subprocesses inherit it
 processes may write and read it at once, so it gets a size bound, which makes JAX guard
 every read and write with a file lock (without one, a reader can meet a half-written
 entry: JAX then warns and recompiles, and a test that turns warnings into errors fails).
+
+It also sets XLA_FLAGS for fast compiles (tests/xla_settings.py says why and which tests
+opt out).
 """
 
 import os
 import shutil
 import tempfile
+
+from xla_settings import fast_compile_flags
 
 _CACHE = None
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
@@ -26,6 +31,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(16 * 2**30))  # a bound, so a file lock
+os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
 
 
 def pytest_sessionfinish(session, exitstatus):

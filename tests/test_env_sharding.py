@@ -15,7 +15,7 @@ import pytest
 
 ONE_VS_FOUR = textwrap.dedent("""
     import os
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     import json, sys, jax, numpy as np
     from jaxshape import pytree
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
@@ -75,7 +75,7 @@ def test_one_agent_on_four_devices_equals_one_device(gru, members):
 
 CLI = textwrap.dedent("""
     import os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     from jaxshape import cli
     sys.exit(cli.main(sys.argv[1:]))
 """)

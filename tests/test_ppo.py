@@ -12,6 +12,7 @@ from jaxshape import pytree
 from jaxshape.algos import PPOConfig, default_hparams, make_ppo
 from jaxshape.errors import ConfigError
 from toy_envs import MatrixAction
+from xla_settings import optimised_jit
 
 SMALL = PPOConfig(num_envs=4, num_steps=32, total_steps=4 * 32 * 3, num_epochs=2, num_minibatches=4)
 
@@ -22,7 +23,7 @@ def cartpole_four_seeds():
     ppo = make_ppo(PPOConfig(env="CartPole-v1", total_steps=500_000))
     keys = jax.random.split(jax.random.PRNGKey(42), 4)
     hparams = pytree.stack([default_hparams()] * 4)
-    _, metrics = jax.jit(jax.vmap(ppo.train))(keys, hparams)
+    _, metrics = optimised_jit(jax.vmap(ppo.train))(keys, hparams)
     return jax.device_get(metrics)
 
 
@@ -50,7 +51,7 @@ def test_pendulum_continuous_actions_improve_without_nan():
     ppo = make_ppo(config)
     hp = default_hparams(learning_rate=1e-3, ent_coef=0.0, gamma=0.95, gae_lambda=0.9)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
-    _, metrics = jax.jit(jax.vmap(ppo.train))(keys, pytree.stack([hp, hp]))
+    _, metrics = optimised_jit(jax.vmap(ppo.train))(keys, pytree.stack([hp, hp]))
     returns = np.asarray(metrics["episode_return"])
     assert np.isfinite(np.asarray(metrics["loss_total"])).all()
     start, end = returns[:, 1:4].mean(), returns[:, -5:].mean()
@@ -244,8 +245,8 @@ def test_update_phases_are_the_pieces_of_one_update():
     ppo = make_ppo(SMALL)
     hp = default_hparams()
     state = jax.jit(ppo.init)(jax.random.PRNGKey(0), hp)
-    phases = {name: jax.jit(fn)(*args) for name, (fn, args) in ppo.update_phases(state, hp).items()}
-    whole, _ = jax.jit(ppo.update)(state, hp)
+    phases = {name: optimised_jit(fn)(*args) for name, (fn, args) in ppo.update_phases(state, hp).items()}
+    whole, _ = optimised_jit(ppo.update)(state, hp)  # bitwise only where XLA optimises both alike
     for a, b in zip(jax.tree.leaves(phases["update (whole)"].params), jax.tree.leaves(whole.params)):
         np.testing.assert_array_equal(a, b)
     orders = np.asarray(phases["shuffles: permutations"])

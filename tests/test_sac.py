@@ -13,6 +13,7 @@ from jaxshape.algos.sac import SACConfig, default_hparams, make_sac, soft_target
 from jaxshape.run.driver import Driver
 from jaxshape.errors import ConfigError
 from toy_envs import MatrixAction
+from xla_settings import optimised_jit
 
 SMALL = SACConfig(num_envs=2, total_steps=2 * 40 + 2 * 20 * 3, learning_starts=80, steps_per_update=20,
                   hidden_sizes=(16, 16), minibatch_size=16, buffer_size=400)
@@ -25,7 +26,7 @@ def test_pendulum_every_seed_reaches_minus_250():
                        steps_per_update=200, hidden_sizes=(64, 64), minibatch_size=128)
     sac = make_sac(config)
     hp = default_hparams(actor_lr=1e-3, critic_lr=1e-3, alpha_lr=1e-3)
-    _, metrics = jax.jit(jax.vmap(sac.train))(jax.random.split(jax.random.PRNGKey(0), 4), pytree.stack([hp] * 4))
+    _, metrics = optimised_jit(jax.vmap(sac.train))(jax.random.split(jax.random.PRNGKey(0), 4), pytree.stack([hp] * 4))
     metrics = jax.device_get(metrics)
     assert metrics["step"][0, -1] <= 50_000
     # one env, 200-step episodes, 200 steps per update: the last 10 entries are the last 10 episodes

@@ -165,7 +165,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
 
 TWO_DEVICES = """
 import os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
 import json, jax
 from jaxshape import cli
 assert len(jax.devices()) == 2

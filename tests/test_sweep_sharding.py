@@ -13,7 +13,7 @@ import numpy as np
 
 SHARDED_VS_UNSHARDED = textwrap.dedent("""
     import os, sys
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     import json, jax, numpy as np
     from jaxshape import pytree
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
@@ -82,7 +82,7 @@ LATE_PROCESS = textwrap.dedent("""
 
 
 def test_two_process_sweep_equals_single_process(tmp_path):
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"}
     args = ["sweep", *SWEEP]
     port = _free_port()
     # no shared compilation cache (tests/conftest.py): process 1 could read an entry that
