@@ -4,6 +4,8 @@ candidates.json ranks them by the env's extrinsic return with per-term statistic
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from jaxshape import cli
 from jaxshape.errors import ConfigError
 from jaxshape.run import builder
+from xla_settings import product_env
 
 CANDIDATES = textwrap.dedent("""
     import jax.numpy as jnp
@@ -35,7 +38,10 @@ def swept(tmp_path_factory):
     argv = ["sweep", "--env", "PointGoal-v0", "--reward-candidates", str(folder / "candidates.py"), "--num-seeds", "2",
             "--total-steps", "131072", "--num-envs", "16", "--num-steps", "64", "--num-epochs", "4",
             "--num-minibatches", "4", "--grid", "learning_rate=1e-3", "--out", str(folder / "sweep"), "--no-progress"]
-    assert cli.main(argv) == 0
+    # a learning run: compiled as the product compiles it (tests/xla_settings.py), in its own process
+    done = subprocess.run([sys.executable, "-m", "jaxshape", *argv], capture_output=True, text=True, env=product_env(),
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
     return folder / "sweep"
 
 
