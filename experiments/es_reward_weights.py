@@ -282,8 +282,8 @@ def shutil_rm(path: pathlib.Path) -> None:
 
 
 def print_table(payload: dict) -> None:
-    print(f"\n| condition | env steps per agent | weights (upright, hurry) | final training return IQM [95% CI] | "
-          f"greedy eval return IQM [95% CI] | seeds |")
+    print("\n| condition | env steps per agent | weights (upright, hurry) | final training return IQM [95% CI] | "
+          "greedy eval return IQM [95% CI] | seeds |")
     print("|---|---|---|---|---|---|")
     for section in ("per_member_budget", "equal_total_steps"):
         for name, c in payload[section].items():
