@@ -13,6 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from xla_settings import product_env
+
 ONE_VS_FOUR = textwrap.dedent("""
     import os
     os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
@@ -46,8 +48,8 @@ ONE_VS_FOUR = textwrap.dedent("""
 """)
 
 
-def _run(code, *args, timeout=600):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+def _run(code, *args, timeout=600, environ=None):
+    env = {**(os.environ if environ is None else environ), "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
                             env=env, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,16 +62,15 @@ def _result(stdout):
 
 @pytest.mark.parametrize("gru, members", [(0, 1), (8, 2)], ids=["feed-forward-one-member", "gru-two-members"])
 def test_one_agent_on_four_devices_equals_one_device(gru, members):
-    out = _result(_run(ONE_VS_FOUR, gru, members).stdout)
+    # bitwise below: both compiles at the product's XLA settings (tests/xla_settings.py)
+    out = _result(_run(ONE_VS_FOUR, gru, members, environ=product_env()).stdout)
     one, four = out["one"], out["four"]
     assert four["obs_devices"] == 4 and four["obs_shard_envs"] == [2]  # 8 envs, 2 on each device
     assert one["obs_devices"] == 1 and one["obs_shard_envs"] == [8]
     assert four["param_replicated"]
     if gru:
         assert four["memory_shard_envs"] == [2]
-    # the same envs stepped the same way (bitwise at XLA's default optimisation; the suite's
-    # fast-compile flags, tests/xla_settings.py, leave a last-bit difference)
-    np.testing.assert_allclose(four["env_obs"], one["env_obs"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(four["env_obs"], one["env_obs"])  # the same envs stepped the same way
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-4, atol=1e-5)
     for a, b in zip(four["params"], one["params"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

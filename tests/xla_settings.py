@@ -6,8 +6,9 @@ slower; a program computes the same values up to float rounding. tests/conftest.
 these flags on for the whole session (workers and subprocesses inherit them).
 
 The few tests that run long (training to a score) or compare two compiles bitwise compile
-with XLA's defaults through `optimised_jit`; a test that times the product's own compile
-runs it with `product_env`, the environment without these flags.
+with XLA's defaults through `optimised_jit`; a subprocess that learns, times the product's
+own compile or compares two compiles bitwise runs with `product_env`, the environment
+without these flags.
 """
 
 import os
@@ -31,10 +32,10 @@ def optimised_jit(fn, **jit_kwargs):
     return jax.jit(fn, compiler_options=XLA_DEFAULTS, **jit_kwargs)
 
 
-def product_env(env: dict | None = None) -> dict:
-    """`env` (default: this process's environment) with the fast-compile flags removed
-    from XLA_FLAGS: a subprocess that compiles as a user's `jaxshape` would."""
-    env = dict(os.environ if env is None else env)
+def product_env() -> dict:
+    """This process's environment with the fast-compile flags removed from XLA_FLAGS: for a
+    subprocess that compiles as a user's `jaxshape` would."""
+    env = dict(os.environ)
     kept = [flag for flag in env.get("XLA_FLAGS", "").split() if flag not in FAST_COMPILE_FLAGS]
     env["XLA_FLAGS"] = " ".join(kept)
     return env
