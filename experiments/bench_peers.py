@@ -2,10 +2,13 @@
 
 For each env: `jaxshape train` as a user runs it (chunks, checkpoints, evaluation, logs;
 compile cache off; steps/s and compile seconds from its summary.json), the bare compiled
-`PPO.train` at the same settings, the bare function with `jax.random.permutation` as its
-per-epoch shuffle (jaxshape before `jaxshape/shuffle.py`), and rejax's PPO (its own venv,
-experiments/peers/) at the same settings. Every measurement runs in its own process; the
-kinds are interleaved and the best of `--repeats` is kept.
+`PPO.train` at the same settings lowered as the product lowers it (under
+`jaxshape.threefry.unrolled_threefry`), the bare function as JAX alone lowers it (its
+Threefry draws as five-trip loops: jaxshape before `jaxshape/threefry.py`), and rejax's PPO
+(its own venv, experiments/peers/) at the same settings. `--kinds` adds
+`bare-jax-permutation` (the bare function with `jax.random.permutation` as its per-epoch
+shuffle: jaxshape before `jaxshape/shuffle.py`). Every measurement runs in its own process;
+the kinds are interleaved and the best of `--repeats` is kept.
 
     python experiments/bench_peers.py                      # CartPole-v1 and Breakout-MinAtar
     python experiments/bench_peers.py --envs CartPole-v1 --repeats 3
@@ -35,24 +38,29 @@ SETTINGS = {
                              rejax=dict(num_envs=64, num_steps=128, num_epochs=4, num_minibatches=8, lr=5e-3,
                                         activation="relu")),
 }
-KINDS = ("product", "bare", "bare-jax-permutation", "rejax")
+KINDS = ("product", "bare", "bare-rolled-threefry", "bare-jax-permutation", "rejax")
+DEFAULT_KINDS = ("product", "bare", "bare-rolled-threefry", "rejax")
 
 
-def bare(env: str, jax_permutation: bool) -> dict:
+def bare(env: str, kind: str) -> dict:
+    import contextlib
+
     import jax
 
     from bench_common import time_compiled
     from jaxshape import shuffle
     from jaxshape.run import builder, presets
+    from jaxshape.threefry import unrolled_threefry
 
-    if jax_permutation:
+    if kind == "bare-jax-permutation":
         shuffle.permutation = jax.random.permutation
     setting = SETTINGS[env]
     config = {"env": env, "total_steps": setting["total_steps"]}
     applied = presets.apply(setting["preset"], "ppo", config) if setting["preset"] else None
     learner, hparams = builder.build("ppo", applied.config if applied else config,
                                      **(applied.hparams if applied else {}))
-    timing = time_compiled(learner.train, jax.random.PRNGKey(0), hparams)
+    with unrolled_threefry() if kind == "bare" else contextlib.nullcontext():
+        timing = time_compiled(learner.train, jax.random.PRNGKey(0), hparams)
     steps = learner.config.num_updates * learner.config.batch_size
     return {"steps_per_second": steps / timing["run_seconds"], "compile_seconds": timing["compile_seconds"],
             "run_seconds": timing["run_seconds"]}
@@ -76,13 +84,14 @@ def command(kind: str, env: str, peers_dir: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", choices=["bare", "bare-jax-permutation"])
+    parser.add_argument("--worker", choices=[k for k in KINDS if k.startswith("bare")])
     parser.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--kinds", nargs="+", default=list(DEFAULT_KINDS), choices=KINDS)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_peers.json")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(bare(args.envs[0], args.worker == "bare-jax-permutation")))
+        print(json.dumps(bare(args.envs[0], args.worker)))
         return
 
     from bench_common import machine, run_json_subprocess, write_results
@@ -91,7 +100,7 @@ def main() -> None:
     best: dict[tuple[str, str], dict] = {}
     for _ in range(args.repeats):
         for env in args.envs:
-            for kind in KINDS:
+            for kind in args.kinds:
                 row = run_json_subprocess(command(kind, env, peers_dir))
                 print(env, kind, json.dumps(row), flush=True)
                 if row and ((env, kind) not in best or row["steps_per_second"] > best[env, kind]["steps_per_second"]):

@@ -7,7 +7,8 @@ permutations alone, then with the gather of the batch), and the minibatch steps
 (forward and backward, then with clipping and Adam). The floor is the time of the
 update's matrix products alone, each kernel's product timed on a minibatch in a tight loop:
 per sample a forward (rollout), half a forward (V(s′)) and, per epoch, forward and
-backward (two products for a first layer, three for later ones).
+backward (two products for a first layer, three for later ones). Every phase is lowered
+as the product lowers it (`jaxshape.threefry.unrolled_threefry`).
 
     python experiments/profile_ppo.py                      # CartPole-v1 at the defaults
     python experiments/profile_ppo.py --env Breakout-MinAtar --preset minatar
@@ -29,7 +30,10 @@ sys.path.insert(0, str(HERE))
 
 
 def best_seconds(fn, *args, repeats: int) -> float:
-    compiled = jax.jit(fn).lower(*args).compile()
+    from jaxshape.threefry import unrolled_threefry
+
+    with unrolled_threefry():
+        compiled = jax.jit(fn).lower(*args).compile()
     jax.block_until_ready(compiled(*args))
     times = []
     for _ in range(repeats):

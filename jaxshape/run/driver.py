@@ -55,6 +55,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxshape.errors import ConfigError
 from jaxshape.learner import Learner, params_finite
 from jaxshape.pytree import host_zeros
+from jaxshape.threefry import unrolled_threefry
 
 MEMBERS = "members"
 ENVS = "envs"
@@ -220,7 +221,8 @@ class Driver:
 
     # --------------------------------------------------------------- compiling
     def _lower(self, state_shape: Any, keys: jax.Array, hparams: Any) -> Any:
-        return self._chunk.lower(state_shape, hparams, keys, np.int32(0))
+        with unrolled_threefry():  # the random draws without their CPU loop (jaxshape/threefry.py)
+            return self._chunk.lower(state_shape, hparams, keys, np.int32(0))
 
     def lower_chunk(self, keys: jax.Array, hparams: Any) -> Any:
         """The chunk lowered for these members (for memory analysis or compiling)."""
@@ -239,7 +241,9 @@ class Driver:
         chunk = self._lower(self._state_shape, keys, hparams)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-evaluation") as pool:
             if self.eval_episodes:  # traced and lowered here; only XLA's compile runs on the thread
-                evaluation = pool.submit(self._evaluate.lower(self._state_shape, hparams, np.int32(0)).compile)
+                with unrolled_threefry():
+                    lowered = self._evaluate.lower(self._state_shape, hparams, np.int32(0))
+                evaluation = pool.submit(lowered.compile)
             self._chunk = chunk.compile()
             if self.eval_episodes:
                 self._evaluate = evaluation.result()
@@ -253,10 +257,11 @@ class Driver:
         """Dispatch one chunk from update `first_update` (returns at once: JAX dispatches
         asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics are
         [members, K] on the device; `host_metrics` fetches the updates that ran."""
-        state, metrics, finite = self._chunk(state, hparams, keys, np.int32(first_update))
-        evaluation = {}
-        if evaluate and self.eval_episodes:
-            evaluation = self._evaluate(state, hparams, np.int32(self.updates_done(first_update)))
+        with unrolled_threefry():  # lowers as `compile` does where nothing was compiled ahead
+            state, metrics, finite = self._chunk(state, hparams, keys, np.int32(first_update))
+            evaluation = {}
+            if evaluate and self.eval_episodes:
+                evaluation = self._evaluate(state, hparams, np.int32(self.updates_done(first_update)))
         return state, metrics, finite, evaluation
 
     def updates_done(self, first_update: int) -> int:

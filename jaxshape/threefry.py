@@ -1,0 +1,74 @@
+"""Random draws without a loop on the CPU: `unrolled_threefry()`.
+
+JAX's random numbers hash counters with Threefry-2x32 (Salmon et al. 2011, "Parallel
+random numbers: as easy as 1, 2, 3"): twenty rounds of add-rotate-xor in five groups of
+four. On the CPU, JAX lowers the five groups as a `fori_loop` to keep compiles short; on
+GPUs it lowers them unrolled. Inside a training scan every draw is then an XLA while loop
+of five trips, each trip a dozen kernels on a few dozen words: PPO's rollout makes three
+such draws per env step (the action's Gumbel noise, the env's key split and its reset
+draw), which cost CartPole at the defaults about a tenth of its run.
+
+`unrolled_threefry()` is a context manager under which JAX lowers Threefry on the CPU as it
+does on GPUs: the same hash, the same bits (`tests/test_threefry.py`), without the loop. It
+changes JAX's lowering table only while a program is traced and lowered inside it and puts
+the previous rule back after, so code outside it lowers as JAX alone would. The `Driver`
+lowers its chunk and evaluation programs under it; a bare run can do the same:
+
+    with unrolled_threefry():
+        train = jax.jit(ppo.train).lower(key, hparams).compile()
+
+It uses JAX's internal lowering table (`jax._src`); where a JAX version no longer has the
+rules it looks for, it changes nothing (the programs are then JAX's own, as fast as before).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+_lock = threading.RLock()
+_depth = 0
+_saved = None
+
+
+def _rules():
+    """(primitive, JAX's unrolled rule, the CPU rule table) or None where JAX moved them."""
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32
+        return threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule, mlir
+    except (ImportError, AttributeError):
+        return None
+
+
+def available() -> bool:
+    """Whether this JAX has the rules `unrolled_threefry` swaps."""
+    found = _rules()
+    return found is not None and hasattr(found[2], "_platform_specific_lowerings")
+
+
+@contextlib.contextmanager
+def unrolled_threefry() -> Iterator[None]:
+    """Lower Threefry on the CPU without its five-trip loop while inside (re-entrant)."""
+    global _depth, _saved
+    if not available():
+        yield
+        return
+    primitive, unrolled, mlir = _rules()
+    cpu_rules = mlir._platform_specific_lowerings["cpu"]
+    with _lock:
+        if _depth == 0:
+            _saved = cpu_rules.get(primitive)
+            mlir.register_lowering(primitive, unrolled, platform="cpu")
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+            if _depth == 0:
+                if _saved is None:
+                    cpu_rules.pop(primitive, None)
+                else:
+                    cpu_rules[primitive] = _saved
+                _saved = None
