@@ -6,7 +6,8 @@ four. On the CPU, JAX lowers the five groups as a `fori_loop` to keep compiles s
 GPUs it lowers them unrolled. Inside a training scan every draw is then an XLA while loop
 of five trips, each trip a dozen kernels on a few dozen words: PPO's rollout makes three
 such draws per env step (the action's Gumbel noise, the env's key split and its reset
-draw), which cost CartPole at the defaults about a tenth of its run.
+draw). On CartPole at the defaults the loops cost about 0.6 ms of a 22-25 ms update (the
+rollout phase, 4.2 against 3.6 ms on a 2-core CPU; 6% of a whole run in one measurement).
 
 `unrolled_threefry()` is a context manager under which JAX lowers Threefry on the CPU as it
 does on GPUs: the same hash, the same bits (`tests/test_threefry.py`), without the loop. It
@@ -16,6 +17,10 @@ lowers its chunk and evaluation programs under it; a bare run can do the same:
 
     with unrolled_threefry():
         train = jax.jit(ppo.train).lower(key, hparams).compile()
+
+JAX caches a traced function's lowering, so a function object lowered before outside the
+context may come back with its loops; lower a fresh one (the Driver builds its own programs
+per instance, and `ppo.train` is a new bound method at each access).
 
 It uses JAX's internal lowering table (`jax._src`); where a JAX version no longer has the
 rules it looks for, it changes nothing (the programs are then JAX's own, as fast as before).
