@@ -150,3 +150,5 @@ def test_cli_spec_and_bad_input():
         sample_segments(jax.random.PRNGKey(0), rollout(jnp.zeros((4, 2, 3)), jnp.zeros((4, 2))), 8, 5)
     with pytest.raises(ConfigError, match="selection='best'"):
         rewards.preference_reward(selection="best")
+    with pytest.raises(ConfigError, match="queries=64 exceeds buffer_size=32: .* use buffer_size >= 64"):
+        parse_reward_spec("preference(queries=64, buffer_size=32)", "CartPole-v1")

@@ -186,6 +186,9 @@ def preference_reward(
                          ("candidates", candidates)):
         if int(value) < 1:
             raise ConfigError(f"preference {label}={value} must be a positive integer")
+    if queries > buffer_size:  # one update's labels would land in the same slots and overwrite each other
+        raise ConfigError(f"preference queries={queries} exceeds buffer_size={buffer_size}: one update's labels "
+                          f"would overwrite each other; use buffer_size >= {queries}")
     net = MLP(tuple(hidden_sizes), 1)
     num_candidates = queries * candidates if selection == "disagreement" else queries
 
