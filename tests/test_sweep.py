@@ -10,6 +10,7 @@ import pytest
 from jaxshape import cli, sweep
 from jaxshape.algos import PPOConfig, default_hparams
 from jaxshape.errors import ConfigError
+from jaxshape.run.checkpoints import FORMAT_FILE
 from jaxshape.run.logs import read_config, read_metrics
 
 TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), "--num-epochs", "1",
@@ -142,3 +143,22 @@ def test_resume_sweep_finishes_an_interrupted_batch_identically(swept, tmp_path)
     assert read_metrics(batch) == read_metrics(swept / "batch-001")
     assert (json.loads((copy / "results.json").read_text())["rows"]
             == json.loads((swept / "results.json").read_text())["rows"])
+
+
+def test_a_batch_with_no_readable_checkpoint_stops_the_resume_untouched_until_restart(swept, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(swept, copy)
+    batch = copy / "batch-001"
+    (batch / "summary.json").unlink()  # interrupted, and every checkpoint damaged
+    for checkpoint in (batch / "checkpoints").iterdir():
+        for f in checkpoint.rglob("*"):
+            if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name and f.name != FORMAT_FILE:
+                f.write_bytes(b"\0" * 7)
+    assert cli.main(["sweep", "--resume", str(copy), "--no-progress"]) == 1
+    assert "--restart" in capsys.readouterr().err and not (batch / "discarded_checkpoints").exists()
+    assert cli.main(["sweep", "--resume", str(copy), "--restart", "--no-progress"]) == 0
+    assert json.loads((batch / "summary.json").read_text())["resumed_from_update"] == 0
+    assert sorted(p.name for p in (batch / "discarded_checkpoints").iterdir()) == ["2", "4"]
+    assert read_metrics(batch) == read_metrics(swept / "batch-001")  # trained again, the same run
+    assert cli.main(["sweep", *TINY, "--restart", "--out", str(tmp_path / "new")]) == 2
+    assert "give it with --resume SWEEP_DIR" in capsys.readouterr().err

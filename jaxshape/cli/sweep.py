@@ -4,7 +4,7 @@
         --env CartPole-v1 --total-steps 100000 --out DIR [--max-batch N]
     jaxshape sweep --config sweep.toml --out DIR        # or sweep.json
     jaxshape sweep --random ent_coef=log_uniform:1e-4:1e-1 --num-samples 8 ...
-    jaxshape sweep --resume DIR
+    jaxshape sweep --resume DIR [--restart]
     jaxshape sweep --grid learning_rate=1e-4,1e-3 --num-seeds 4 --pbt --pbt-every 2 ...   (population-based training)
 
 Flags override the config file, and both override `--preset NAME` (named settings,
@@ -87,6 +87,9 @@ def _parser(algo: str) -> argparse.ArgumentParser:
     r = parser.add_argument_group("running")
     r.add_argument("--out", default=None, help="sweep folder (required unless --resume)")
     r.add_argument("--resume", metavar="SWEEP_DIR", default=None, help="continue an interrupted sweep")
+    r.add_argument("--restart", action="store_true",
+                   help="with --resume: train its interrupted batches again from update 0 (their checkpoints move to "
+                        "discarded_checkpoints/), e.g. when none of a batch's checkpoints is readable")
     r.add_argument("--max-batch", type=int, default=None, help="at most this many members per compiled batch")
     r.add_argument("--no-shard", action="store_true", help="keep all members on one device")
     add_compile_cache_flag(r)
@@ -177,8 +180,11 @@ def main(argv: Sequence[str]) -> int:
     args = _parser(algo).parse_args(argv)
     configure_compile_cache(args)
     progress = args.progress is not False
+    if args.restart and not args.resume:
+        raise ConfigError("--restart trains an existing sweep's interrupted batches again: give it with "
+                          "--resume SWEEP_DIR")
     if args.resume:
-        best = sweep.resume_sweep(args.resume, progress=progress)
+        best = sweep.resume_sweep(args.resume, progress=progress, restart=args.restart)
         out = args.resume
     else:
         if not args.out:

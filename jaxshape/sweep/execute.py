@@ -100,8 +100,9 @@ def _mesh(shard: bool):
 
 # ------------------------------------------------------------------------ running
 def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver: Driver, base: Any,
-                 progress: bool) -> dict[str, Any]:
-    """Train (or resume) this process's unfinished batches with one driver; returns timing totals."""
+                 progress: bool, restart: bool = False) -> dict[str, Any]:
+    """Train (or resume, or with `restart` train again) this process's unfinished batches with
+    one driver; returns timing totals."""
     configs, members = record["configurations"], record["members"]
     options = dataclasses.replace(_options(spec), progress=progress)
     totals = {"compile_seconds": 0.0, "run_seconds": 0.0, "member_steps": 0}
@@ -111,7 +112,8 @@ def _run_batches(sweep_dir: pathlib.Path, spec: SweepSpec, record: dict, driver:
         if batch["process"] != jax.process_index() or (out / "summary.json").exists():
             continue
         if (out / "config.json").exists():
-            summary = job.resume(out, learner=driver.learner, progress=progress, driver=driver, boundary=boundary)
+            summary = job.resume(out, learner=driver.learner, progress=progress, driver=driver, restart=restart,
+                                 boundary=boundary)
         else:
             seeds = [members[m]["seed"] for m in batch["members"]]
             stacked = pytree.stack([with_values(base, configs[members[m]["config"]]) for m in batch["members"]])
@@ -166,9 +168,12 @@ def run_sweep(spec: SweepSpec, out_dir: str | pathlib.Path, *, shard: bool = Tru
     return _execute(sweep_dir, spec, record, driver, base, progress)
 
 
-def resume_sweep(sweep_dir: str | pathlib.Path, progress: bool = True) -> dict[str, Any] | None:
+def resume_sweep(sweep_dir: str | pathlib.Path, progress: bool = True, restart: bool = False) -> dict[str, Any] | None:
     """Continue a sweep: finished batches are kept, interrupted ones resume from their
-    newest checkpoint, missing ones start; then the outputs are (re)written."""
+    newest checkpoint, missing ones start; then the outputs are (re)written. A batch whose
+    every checkpoint is unreadable stops the sweep untouched (`CheckpointsUnreadable`);
+    `restart=True` trains every interrupted batch again from update 0 instead, its
+    checkpoints moved to `discarded_checkpoints/` (`jaxshape.run.job.resume`)."""
     sweep_dir = pathlib.Path(sweep_dir)
     path = sweep_dir / "sweep.json"
     if not path.exists():
@@ -182,12 +187,12 @@ def resume_sweep(sweep_dir: str | pathlib.Path, progress: bool = True) -> dict[s
     if mesh is not None and record["batch_size"] % mesh.size:
         mesh = None  # fewer devices than before: run unsharded (same results)
     learner, base = _build(spec)
-    return _execute(sweep_dir, spec, record, job.make_driver(learner, _options(spec), mesh), base, progress)
+    return _execute(sweep_dir, spec, record, job.make_driver(learner, _options(spec), mesh), base, progress, restart)
 
 
-def _execute(sweep_dir, spec, record, driver, base, progress):
+def _execute(sweep_dir, spec, record, driver, base, progress, restart=False):
     started = time.perf_counter()
-    totals = _run_batches(sweep_dir, spec, record, driver, base, progress)
+    totals = _run_batches(sweep_dir, spec, record, driver, base, progress, restart)
     curves, finals, peaks = _gather(sweep_dir, record)
     best = (_report(sweep_dir, spec, record, totals, curves, finals, peaks, started, driver.learner.transform)
             if jax.process_index() == 0 else None)
