@@ -233,6 +233,9 @@ class PPO:
     transform: RewardTransform
     head: Any
     network: ActorCritic | RecurrentActorCritic
+    # the Driver lowers PPO's programs under `jaxshape.threefry.unrolled_threefry`: the
+    # rollout's three draws per env step then run without their CPU loops (same bits)
+    unrolled_threefry = True
 
     @property
     def recurrent(self) -> bool:

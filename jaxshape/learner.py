@@ -3,6 +3,11 @@
 PPO (`jaxshape.algos.ppo.PPO`) and SAC (`jaxshape.algos.sac.SAC`) implement it; a new
 learner that does can be trained, checkpointed, evaluated and swept by `jaxshape train`
 and `jaxshape sweep` without changes there.
+
+Optional: a learner with `unrolled_threefry = True` has the Driver lower its programs under
+`jaxshape.threefry.unrolled_threefry` (the same random bits without JAX's CPU loop). PPO sets
+it: its rollout makes a few small draws per env step, and CartPole ran 6% faster at the same
+compile time. SAC does not: its run was no faster and its compile 30-45% longer (Pendulum).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """`unrolled_threefry`: the same random bits as JAX's CPU lowering, without its loop, and
 only while inside the context."""
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +54,9 @@ def test_driver_programs_lower_without_hash_loops():
     plain_driver = Driver(make_ppo(config), num_updates=2, chunk_size=2)
     plain = plain_driver._chunk.lower(driver.state_shape(keys, hparams), hparams, keys, np.int32(0))
     assert "threefry" in plain.as_text() and loops(lowered) < loops(plain)
+    from jaxshape.run import builder  # SAC keeps JAX's lowering (its compile grew, its run did not speed up)
+    sac_driver = Driver(builder.build("sac", {"env": "Pendulum-v1"})[0], num_updates=1, chunk_size=1)
+    assert isinstance(sac_driver._lowering(), type(contextlib.nullcontext()))
     state = driver.placeholder_state(keys, hparams)
     results = [program.compile(XLA_DEFAULTS)(state, hparams, keys, np.int32(0)) for program in (lowered, plain)]
     jax.tree.map(np.testing.assert_array_equal, *results)

@@ -43,6 +43,7 @@ equal batches) keeps the Driver.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
@@ -221,8 +222,14 @@ class Driver:
 
     # --------------------------------------------------------------- compiling
     def _lower(self, state_shape: Any, keys: jax.Array, hparams: Any) -> Any:
-        with unrolled_threefry():  # the random draws without their CPU loop (jaxshape/threefry.py)
+        with self._lowering():
             return self._chunk.lower(state_shape, hparams, keys, np.int32(0))
+
+    def _lowering(self) -> Any:
+        """The context the Driver lowers its programs in: `unrolled_threefry` for a learner
+        that asks for it (jaxshape/learner.py), else JAX's own lowering."""
+        asks = getattr(self.learner, "unrolled_threefry", False)
+        return unrolled_threefry() if asks else contextlib.nullcontext()
 
     def lower_chunk(self, keys: jax.Array, hparams: Any) -> Any:
         """The chunk lowered for these members (for memory analysis or compiling)."""
@@ -241,7 +248,7 @@ class Driver:
         chunk = self._lower(self._state_shape, keys, hparams)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compile-evaluation") as pool:
             if self.eval_episodes:  # traced and lowered here; only XLA's compile runs on the thread
-                with unrolled_threefry():
+                with self._lowering():
                     lowered = self._evaluate.lower(self._state_shape, hparams, np.int32(0))
                 evaluation = pool.submit(lowered.compile)
             self._chunk = chunk.compile()
@@ -257,7 +264,7 @@ class Driver:
         """Dispatch one chunk from update `first_update` (returns at once: JAX dispatches
         asynchronously). At update 0, `state` is `placeholder_state(...)`. Metrics are
         [members, K] on the device; `host_metrics` fetches the updates that ran."""
-        with unrolled_threefry():  # lowers as `compile` does where nothing was compiled ahead
+        with self._lowering():  # lowers as `compile` does where nothing was compiled ahead
             state, metrics, finite = self._chunk(state, hparams, keys, np.int32(first_update))
             evaluation = {}
             if evaluate and self.eval_episodes:
