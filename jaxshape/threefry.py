@@ -14,8 +14,8 @@ does on GPUs: the same hash, the same bits (`tests/test_threefry.py`), without t
 changes JAX's lowering table only while a program is traced and lowered inside it and puts
 the previous rule back after, so code outside it lowers as JAX alone would. The `Driver`
 lowers its chunk and evaluation programs under it for a learner that asks (PPO sets
-`unrolled_threefry = True`; SAC does not: its many draws per gradient step compiled 30-45%
-longer unrolled and ran no faster); a bare run can do the same:
+`unrolled_threefry = True`; SAC does not: unrolled, its Pendulum program compiled 30-45%
+longer and ran no faster); a bare run can do the same:
 
     with unrolled_threefry():
         train = jax.jit(ppo.train).lower(key, hparams).compile()
