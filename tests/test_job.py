@@ -20,6 +20,7 @@ from jaxshape.algos import PPOConfig, default_hparams, make_ppo
 from jaxshape.run.checkpoints import Checkpoints
 from jaxshape.run.policy import restore_run
 from jaxshape.run.logs import read_metrics
+from checkpoint_damage import damage
 
 CONFIG = PPOConfig(num_envs=4, num_steps=16, total_steps=4 * 16 * 6, num_epochs=1, num_minibatches=2,
                    hidden_sizes=(16, 16))
@@ -99,10 +100,7 @@ def test_resume_from_any_chunk_boundary_is_bitwise_equal(full_run, tmp_path):
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(full_run, tmp_path):
     run = tmp_path / "damaged"
     shutil.copytree(full_run, run)
-    latest = run / "checkpoints" / "6"
-    for f in latest.rglob("*"):
-        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
-            f.write_bytes(b"\0" * 7)  # damage every data file of the newest checkpoint
+    damage(run / "checkpoints" / "6")  # every data file of the newest checkpoint
     with pytest.warns(UserWarning, match="update 6 is unreadable"):
         summary = job.resume(run, progress=False)
     assert summary["resumed_from_update"] == 4

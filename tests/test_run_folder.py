@@ -18,6 +18,7 @@ import pytest
 from jaxshape import cli
 from jaxshape.run.checkpoints import CHECKPOINT_FORMAT, FORMAT_FILE
 from jaxshape.run.logs import RunLog
+from checkpoint_damage import damage
 
 TINY = ["--num-envs", "4", "--num-steps", "16", "--total-steps", "384", "--num-epochs", "1",
         "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--checkpoint-seconds", "0",
@@ -35,12 +36,6 @@ def snapshot(run_dir):
     """Every file of the folder and its bytes' digest."""
     return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(run_dir.rglob("*")) if p.is_file()}
-
-
-def damage(checkpoint):
-    for f in checkpoint.rglob("*"):
-        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name and f.name != FORMAT_FILE:
-            f.write_bytes(b"\0" * 7)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 from jaxshape import cli, sweep
 from jaxshape.algos import PPOConfig, default_hparams
 from jaxshape.errors import ConfigError
-from jaxshape.run.checkpoints import FORMAT_FILE
 from jaxshape.run.logs import read_config, read_metrics
+from checkpoint_damage import damage
 
 TINY = ["--num-envs", "4", "--num-steps", "8", "--total-steps", str(4 * 8 * 4), "--num-epochs", "1",
         "--num-minibatches", "2", "--hidden-sizes", "8", "--chunk-updates", "2", "--no-progress",
@@ -151,9 +151,7 @@ def test_a_batch_with_no_readable_checkpoint_stops_the_resume_untouched_until_re
     batch = copy / "batch-001"
     (batch / "summary.json").unlink()  # interrupted, and every checkpoint damaged
     for checkpoint in (batch / "checkpoints").iterdir():
-        for f in checkpoint.rglob("*"):
-            if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name and f.name != FORMAT_FILE:
-                f.write_bytes(b"\0" * 7)
+        damage(checkpoint)
     assert cli.main(["sweep", "--resume", str(copy), "--no-progress"]) == 1
     assert "--restart" in capsys.readouterr().err and not (batch / "discarded_checkpoints").exists()
     assert cli.main(["sweep", "--resume", str(copy), "--restart", "--no-progress"]) == 0
