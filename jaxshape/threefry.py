@@ -34,48 +34,43 @@ import contextlib
 import threading
 from typing import Iterator
 
-_lock = threading.RLock()
-_depth = 0
-_saved = None
+_lock = threading.RLock()  # one thread lowers under the swapped rule at a time
 
 
 def _rules():
-    """(primitive, JAX's unrolled rule, the CPU rule table) or None where JAX moved them."""
+    """(primitive, JAX's unrolled rule, JAX's lowering module) or None where this JAX has
+    moved them."""
     try:
         from jax._src.interpreters import mlir
         from jax._src.random import threefry2x32
-        return threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule, mlir
+        found = threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_lowering_rule, mlir
     except (ImportError, AttributeError):
         return None
+    return found if hasattr(mlir, "_platform_specific_lowerings") else None
 
 
 def available() -> bool:
     """Whether this JAX has the rules `unrolled_threefry` swaps."""
-    found = _rules()
-    return found is not None and hasattr(found[2], "_platform_specific_lowerings")
+    return _rules() is not None
 
 
 @contextlib.contextmanager
 def unrolled_threefry() -> Iterator[None]:
-    """Lower Threefry on the CPU without its five-trip loop while inside (re-entrant)."""
-    global _depth, _saved
-    if not available():
+    """Lower Threefry on the CPU without its five-trip loop while inside. Re-entrant: a
+    nested entry saves and puts back the rule its parent set."""
+    found = _rules()
+    if found is None:
         yield
         return
-    primitive, unrolled, mlir = _rules()
+    primitive, unrolled, mlir = found
     cpu_rules = mlir._platform_specific_lowerings["cpu"]
     with _lock:
-        if _depth == 0:
-            _saved = cpu_rules.get(primitive)
-            mlir.register_lowering(primitive, unrolled, platform="cpu")
-        _depth += 1
+        saved = cpu_rules.get(primitive)
+        mlir.register_lowering(primitive, unrolled, platform="cpu")
         try:
             yield
         finally:
-            _depth -= 1
-            if _depth == 0:
-                if _saved is None:
-                    cpu_rules.pop(primitive, None)
-                else:
-                    cpu_rules[primitive] = _saved
-                _saved = None
+            if saved is None:
+                cpu_rules.pop(primitive, None)
+            else:
+                cpu_rules[primitive] = saved

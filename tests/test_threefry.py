@@ -13,8 +13,7 @@ from xla_settings import XLA_DEFAULTS
 
 def draws(key):
     split = jax.random.split(key, 5)
-    return {"split": jax.random.key_data(split) if jnp.issubdtype(split.dtype, jax.dtypes.prng_key) else split,
-            "uniform": jax.random.uniform(split[0], (7, 3)), "normal": jax.random.normal(split[1], (4,)),
+    return {"split": split, "uniform": jax.random.uniform(split[0], (7, 3)), "normal": jax.random.normal(split[1], (4,)),
             "categorical": jax.random.categorical(split[2], jnp.log(jnp.array([0.2, 0.3, 0.5])), shape=(64,)),
             "permutation": jax.random.permutation(split[3], 10), "fold_in": jax.random.fold_in(split[4], 3)}
 
@@ -43,12 +42,12 @@ def test_driver_programs_lower_without_hash_loops():
     loops (the rest are its scans), and at XLA's default optimisation its run is bitwise the
     run of the same chunk lowered as JAX alone would (at the suite's level 0, XLA may round a
     float differently between the two programs)."""
+    from jaxshape import pytree
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
     from jaxshape.run.driver import Driver
 
     config = PPOConfig(num_envs=4, num_steps=8, total_steps=4 * 8 * 2, num_epochs=1, num_minibatches=2)
-    keys, hparams = jax.random.split(jax.random.PRNGKey(0), 1), jax.tree.map(lambda x: jnp.asarray(x)[None],
-                                                                              default_hparams())
+    keys, hparams = jax.random.split(jax.random.PRNGKey(0), 1), pytree.stack([default_hparams()])
     driver = Driver(make_ppo(config), num_updates=2, chunk_size=2)
     lowered = driver.lower_chunk(keys, hparams)
     plain_driver = Driver(make_ppo(config), num_updates=2, chunk_size=2)
