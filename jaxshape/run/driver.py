@@ -134,14 +134,15 @@ class Driver:
 
         def chunk(state, hparams, key, first_update):
             state = jax.lax.cond(first_update == 0, lambda: learner.init(key, hparams), lambda: state)
-            metrics_shape = jax.eval_shape(learner.update, state, hparams)[1]
+            update = jax.jit(learner.update)  # traced once: for the skip's metric shapes and for the updates
+            metrics_shape = jax.eval_shape(update, state, hparams)[1]
 
             def skip(carry):  # an update past the end of the run
                 return carry, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
 
             def body(carry, i):
                 carry = pin(carry)
-                return jax.lax.cond(first_update + i < num_updates, lambda c: learner.update(c, hparams), skip, carry)
+                return jax.lax.cond(first_update + i < num_updates, lambda c: update(c, hparams), skip, carry)
 
             state, metrics = jax.lax.scan(body, state, jnp.arange(chunk_size, dtype=jnp.int32))
             return state, metrics, params_finite(state.params)
