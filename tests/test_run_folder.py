@@ -12,11 +12,12 @@ import shutil
 import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 
 from jaxshape import cli
-from jaxshape.run.checkpoints import CHECKPOINT_FORMAT, FORMAT_FILE
+from jaxshape.run.checkpoints import CHECKPOINT_FORMAT, FORMAT_FILE, Checkpoints
 from jaxshape.run.logs import RunLog
 from checkpoint_damage import damage
 
@@ -136,7 +137,8 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(tmp_path, capsy
 def test_a_resumed_run_whose_checkpoint_cannot_be_written_keeps_the_earlier_ones(run, tmp_path):
     """A real write failure, even for root: files may not grow past 4096 bytes (orbax's
     checkpoint metadata is about 5000), in a process of its own (`ulimit -f`; an ignored
-    SIGXFSZ makes the write fail with EFBIG instead of killing the process)."""
+    SIGXFSZ makes the write fail with EFBIG instead of killing the process). The write
+    cut short leaves orbax's temporary folder, which the next resume removes."""
     if shutil.which("bash") is None:
         pytest.skip("needs bash for ulimit")
     stopped = copy(run, tmp_path)
@@ -154,6 +156,13 @@ def test_a_resumed_run_whose_checkpoint_cannot_be_written_keeps_the_earlier_ones
     assert lines[0].startswith("jaxshape: training stopped: cannot write the checkpoint of update 4")
     assert snapshot(stopped / "checkpoints" / "2") == earlier
     assert (stopped / "metrics.jsonl").read_bytes().splitlines(keepends=True)[:2] == metrics[:2]
+    left = sorted(p.name for p in (stopped / "checkpoints").iterdir())
+    assert left[0] == "2" and left[1].startswith("4.orbax-checkpoint-tmp") and len(left) == 2, left
+    Checkpoints(stopped / "checkpoints").close()  # a resume opens them first; orbax removes the folder on a thread
+    deadline = time.monotonic() + 30
+    while len(list((stopped / "checkpoints").iterdir())) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(p.name for p in (stopped / "checkpoints").iterdir()) == ["2"]
 
 
 def test_a_diverging_run_stops_with_one_line_and_no_bad_checkpoint(tmp_path, capsys):

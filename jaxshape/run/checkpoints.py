@@ -120,12 +120,15 @@ class Checkpoints:
 
     def __init__(self, directory: str | pathlib.Path, keep: int = 3):
         self.directory = pathlib.Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        # cleanup_tmp_directories: a write cut short (a killed process, a full disk) leaves orbax's
+        # `<update>.orbax-checkpoint-tmp` folder, never a checkpoint; the next manager removes it
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False,
+                                               cleanup_tmp_directories=True)
         if jax.process_count() > 1:  # a job's state lives on its own process: save it there, uncoordinated
             me = jax.process_index()
             self.directory.mkdir(parents=True, exist_ok=True)  # orbax will not create it for one process
             options = ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=False, enable_async_checkpointing=False,
+                max_to_keep=keep, create=False, enable_async_checkpointing=False, cleanup_tmp_directories=True,
                 multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
             )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
