@@ -31,9 +31,11 @@ def bare(total_steps: int) -> dict:
 
     from bench_common import time_compiled
     from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+    from jaxshape.threefry import unrolled_threefry
 
     ppo = make_ppo(PPOConfig(env="CartPole-v1", total_steps=total_steps))
-    timing = time_compiled(ppo.train, jax.random.PRNGKey(0), default_hparams())
+    with unrolled_threefry():  # lowered as the product lowers PPO
+        timing = time_compiled(ppo.train, jax.random.PRNGKey(0), default_hparams())
     steps = ppo.config.num_updates * ppo.config.batch_size
     return {"kind": "bare jit(PPO.train)", "steps_per_second": steps / timing["run_seconds"],
             "compile_seconds": timing["compile_seconds"], "run_seconds": timing["run_seconds"]}
