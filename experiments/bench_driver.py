@@ -11,6 +11,14 @@ its compile time is a cold compile like the bare function's (the job's includes 
 evaluation program, compiled beside the chunk); its steps/s and compile seconds are
 those it prints in summary.json (run time excludes compiling). Compile + run, the wall
 time a user waits, is printed too.
+
+    python experiments/bench_driver.py --in-process [--repeats R]
+
+runs them in ONE process instead, interleaved: `jaxshape train` through `jaxshape.cli.main`
+(compiling its programs anew each time), the bare function compiled once, and the Driver's
+chunk loop alone (`Driver.run`: the job's chunks, without logs, checkpoints or evaluation),
+best run of each. The machine's drift between processes (±10% here) then cancels; what
+remains is what the product adds to the run.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import json
 import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,12 +63,55 @@ def product(total_steps: int, extra_flags: str) -> dict:
             "compile_seconds": summary["compile_seconds"], "run_seconds": summary["run_seconds"]}
 
 
+def in_process(total_steps: int, repeats: int) -> list[dict]:
+    """Best of `repeats` of each, interleaved in this process (see the module docstring)."""
+    import jax
+
+    from jaxshape import cli, pytree
+    from jaxshape.algos import PPOConfig, default_hparams, make_ppo
+    from jaxshape.run.driver import Driver
+    from jaxshape.run.job import JobOptions
+    from jaxshape.threefry import unrolled_threefry
+
+    ppo = make_ppo(PPOConfig(env="CartPole-v1", total_steps=total_steps))
+    start = time.perf_counter()
+    with unrolled_threefry():  # lowered as the product lowers PPO
+        compiled = jax.jit(ppo.train).lower(jax.random.PRNGKey(0), default_hparams()).compile()
+    compile_seconds = time.perf_counter() - start
+    steps = ppo.config.num_updates * ppo.config.batch_size
+    best = {"bare": {"kind": "bare jit(PPO.train)", "steps_per_second": 0.0, "compile_seconds": compile_seconds},
+            "product": {"kind": "jaxshape train", "steps_per_second": 0.0},
+            "driver": {"kind": "Driver.run (chunks alone)", "steps_per_second": 0.0}}
+    keys, hparams = jax.random.split(jax.random.PRNGKey(0), 1), pytree.stack([default_hparams()])
+    driver = Driver(ppo, ppo.config.num_updates, JobOptions().chunk_size(ppo.config.num_updates))
+    best["driver"]["compile_seconds"] = driver.compile(keys, hparams)
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.PRNGKey(repeat), default_hparams()))
+        bare_rate = steps / (time.perf_counter() - start)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run"
+            assert cli.main(["train", "--total-steps", str(total_steps), "--no-progress", "--no-compile-cache",
+                             "--seed", str(repeat), "--out", str(out)]) == 0
+            summary = json.loads((out / "summary.json").read_text())
+        driver_rate = steps / driver.run(keys, hparams, on_chunk=lambda metrics: None)[1]
+        print(f"bare {bare_rate:,.0f} steps/s   jaxshape train {summary['steps_per_second']:,.0f}   "
+              f"Driver.run {driver_rate:,.0f}", flush=True)
+        best["bare"]["steps_per_second"] = max(best["bare"]["steps_per_second"], bare_rate)
+        best["driver"]["steps_per_second"] = max(best["driver"]["steps_per_second"], driver_rate)
+        if summary["steps_per_second"] > best["product"]["steps_per_second"]:
+            best["product"].update(steps_per_second=summary["steps_per_second"],
+                                   compile_seconds=summary["compile_seconds"])
+    return list(best.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", choices=["bare", "product"])
     parser.add_argument("--total-steps", type=int, default=500_000)
     parser.add_argument("--extra-flags", default="", help="flags added to `jaxshape train` (default: none)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--in-process", action="store_true", help="both in this process, interleaved")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_driver.json")
     args = parser.parse_args()
     if args.worker == "bare":
@@ -71,6 +123,15 @@ def main() -> None:
 
     from bench_common import machine, run_json_subprocess, write_results
 
+    if args.in_process:
+        bare_row, product_row, driver_row = in_process(args.total_steps, args.repeats)
+        ratio = product_row["steps_per_second"] / bare_row["steps_per_second"]
+        driver_ratio = driver_row["steps_per_second"] / bare_row["steps_per_second"]
+        print(f"machine: {machine()}\none process: jaxshape train / bare {ratio:.3f}x steps/s, "
+              f"Driver.run / bare {driver_ratio:.3f}x")
+        write_results(args.out, [bare_row, product_row, driver_row, {
+            "steps_per_second_ratio": ratio, "driver_ratio": driver_ratio, "one_process": True, "machine": machine()}])
+        return
     best: dict[str, dict] = {}
     for _ in range(args.repeats):
         for kind in ("bare", "product"):
