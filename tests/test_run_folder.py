@@ -138,7 +138,7 @@ def test_a_resumed_run_whose_checkpoint_cannot_be_written_keeps_the_earlier_ones
     """A real write failure, even for root: files may not grow past 4096 bytes (orbax's
     checkpoint metadata is about 5000), in a process of its own (`ulimit -f`; an ignored
     SIGXFSZ makes the write fail with EFBIG instead of killing the process). The write
-    cut short leaves orbax's temporary folder, which the next resume removes."""
+    cut short leaves orbax's temporary folder, which the next resume removes and a reader leaves."""
     if shutil.which("bash") is None:
         pytest.skip("needs bash for ulimit")
     stopped = copy(run, tmp_path)
@@ -158,7 +158,10 @@ def test_a_resumed_run_whose_checkpoint_cannot_be_written_keeps_the_earlier_ones
     assert (stopped / "metrics.jsonl").read_bytes().splitlines(keepends=True)[:2] == metrics[:2]
     left = sorted(p.name for p in (stopped / "checkpoints").iterdir())
     assert left[0] == "2" and left[1].startswith("4.orbax-checkpoint-tmp") and len(left) == 2, left
-    Checkpoints(stopped / "checkpoints").close()  # a resume opens them first; orbax removes the folder on a thread
+    Checkpoints(stopped / "checkpoints").close()  # a reader (jaxshape eval): it may be a write in flight
+    time.sleep(1)
+    assert sorted(p.name for p in (stopped / "checkpoints").iterdir()) == left
+    Checkpoints(stopped / "checkpoints", owner=True).close()  # a resume: orbax removes it on a thread
     deadline = time.monotonic() + 30
     while len(list((stopped / "checkpoints").iterdir())) > 1 and time.monotonic() < deadline:
         time.sleep(0.05)

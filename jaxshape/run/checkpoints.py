@@ -116,19 +116,22 @@ def _rebuild(abstract_state: Any, stored: dict[str, Any]) -> Any:
 
 
 class Checkpoints:
-    """Checkpoints in `directory/<update>`."""
+    """Checkpoints in `directory/<update>`.
 
-    def __init__(self, directory: str | pathlib.Path, keep: int = 3):
+    `owner`: this process writes the run's checkpoints (a training job, a search). Its
+    manager removes the `<update>.orbax-checkpoint-tmp` folders that writes cut short
+    (a killed process, a full disk) leave, never a checkpoint. A reader (`jaxshape eval`
+    of a run that may still be training) leaves them: one may be a write in flight."""
+
+    def __init__(self, directory: str | pathlib.Path, keep: int = 3, owner: bool = False):
         self.directory = pathlib.Path(directory).absolute()
-        # cleanup_tmp_directories: a write cut short (a killed process, a full disk) leaves orbax's
-        # `<update>.orbax-checkpoint-tmp` folder, never a checkpoint; the next manager removes it
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False,
-                                               cleanup_tmp_directories=True)
+                                               cleanup_tmp_directories=owner)
         if jax.process_count() > 1:  # a job's state lives on its own process: save it there, uncoordinated
             me = jax.process_index()
             self.directory.mkdir(parents=True, exist_ok=True)  # orbax will not create it for one process
             options = ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=False, enable_async_checkpointing=False, cleanup_tmp_directories=True,
+                max_to_keep=keep, create=False, enable_async_checkpointing=False, cleanup_tmp_directories=owner,
                 multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
             )
         self._manager = ocp.CheckpointManager(self.directory, options=options)

@@ -173,7 +173,8 @@ class Job:
     @property
     def checkpoints(self) -> Checkpoints:
         if self._checkpoints is None:  # created on first use: a failed compile leaves no folder
-            self._checkpoints = Checkpoints(self.log.dir / "checkpoints", keep=self.options.keep_checkpoints)
+            self._checkpoints = Checkpoints(self.log.dir / "checkpoints", keep=self.options.keep_checkpoints,
+                                            owner=True)
         return self._checkpoints
 
     def compile(self) -> float:

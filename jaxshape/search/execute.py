@@ -165,7 +165,7 @@ def _generation_keys(seed: int, generation: int) -> tuple[jax.Array, jax.Array]:
 
 def _generations(search: _Search, progress: bool) -> dict[str, Any]:
     spec, strategy = search.spec, search.strategy
-    states = Checkpoints(search.dir / "es_state", keep=2)
+    states = Checkpoints(search.dir / "es_state", keep=2, owner=True)
     fresh = strategy.init(jax.random.PRNGKey(spec.seed))
     restored = states.restore(fresh)
     done, state = restored if restored is not None else (0, fresh)
