@@ -6,8 +6,9 @@ compile cache off; steps/s and compile seconds from its summary.json), the bare 
 `jaxshape.threefry.unrolled_threefry`), the bare function as JAX alone lowers it (its
 Threefry draws as five-trip loops: jaxshape before `jaxshape/threefry.py`), and rejax's PPO
 (its own venv, experiments/peers/) at the same settings. `--kinds` adds
-`bare-jax-permutation` (the bare function with `jax.random.permutation` as its per-epoch
-shuffle: jaxshape before `jaxshape/shuffle.py`). Every measurement runs in its own process;
+`bare-jax-permutation` (the bare function, lowered as the product lowers it, with
+`jax.random.permutation` as its per-epoch shuffle: jaxshape's shuffle before
+`jaxshape/shuffle.py`). Each `bare-*` kind differs from `bare` in that one thing. Every measurement runs in its own process;
 the kinds are interleaved and the best of `--repeats` is kept.
 
     python experiments/bench_peers.py                      # CartPole-v1 and Breakout-MinAtar
@@ -59,7 +60,7 @@ def bare(env: str, kind: str) -> dict:
     applied = presets.apply(setting["preset"], "ppo", config) if setting["preset"] else None
     learner, hparams = builder.build("ppo", applied.config if applied else config,
                                      **(applied.hparams if applied else {}))
-    with unrolled_threefry() if kind == "bare" else contextlib.nullcontext():
+    with contextlib.nullcontext() if kind == "bare-rolled-threefry" else unrolled_threefry():
         timing = time_compiled(learner.train, jax.random.PRNGKey(0), hparams)
     steps = learner.config.num_updates * learner.config.batch_size
     return {"steps_per_second": steps / timing["run_seconds"], "compile_seconds": timing["compile_seconds"],
