@@ -31,6 +31,14 @@ class Categorical:
     def sample(self, key, logits):
         return draws.categorical(key, logits)
 
+    def noise(self, key, shape):
+        """The noise `sample` draws for logits of `shape`: Gumbel, drawn flat."""
+        return draws.gumbel(key, shape)
+
+    def sample_with(self, noise, logits):
+        """`sample(key, logits)` given `noise(key, logits.shape)`: the same action."""
+        return jnp.argmax(logits + noise, axis=-1)
+
     def log_prob(self, logits, action):
         log_p = jax.nn.log_softmax(logits)
         return jnp.take_along_axis(log_p, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
@@ -72,6 +80,15 @@ class Gaussian:
     def sample(self, key, params):
         mean, log_std = self._split(params)
         return mean + jnp.exp(log_std) * draws.normal(key, mean.shape)
+
+    def noise(self, key, shape):
+        """The noise `sample` draws for a mean of `shape`: standard normal, drawn flat."""
+        return draws.normal(key, shape)
+
+    def sample_with(self, noise, params):
+        """`sample(key, params)` given `noise(key, mean.shape)`: the same action."""
+        mean, log_std = self._split(params)
+        return mean + jnp.exp(log_std) * noise
 
     def log_prob(self, params, raw_action):
         mean, log_std = self._split(params)

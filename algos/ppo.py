@@ -401,21 +401,36 @@ class PPO:
         return jnp.zeros(batch + ((self.head.action_dim,) if gaussian else ()), jnp.float32 if gaussian else jnp.int32)
 
     # ----------------------------------------------------------------- rollout
-    def _rollout(self, state: PPOState, hp: PPOHParams):
+    def _rollout_draws(self, rollout_key: jax.Array):
+        """The random draws of a rollout's steps, made before the rollout in one call per
+        kind rather than three per step: (action noise [T, N, A], env keys [T, N],
+        coefficient keys [T] or None). Step t's key is `split(rollout_key, T)[t]`, split as
+        the step would split it, so the draws are bitwise those of drawing step by step
+        (the envs still draw their own resets from their keys); threefry hashes every
+        element independently, so a batch of T draws costs about the kernels of one."""
         cfg = self.config
 
-        def step(carry, key):
-            env_state, obs, memory, coefs, reward_state, episodes, stream_episodes, successes = carry
+        def one_step(key):
+            coef_key = None
             if cfg.condition:  # split only here: unconditioned runs keep their random streams
                 key, coef_key = jax.random.split(key)
             act_key, env_key = jax.random.split(key)
+            noise = self.head.noise(act_key, (cfg.num_envs, self.head.output_size))
+            return noise, jax.random.split(env_key, cfg.num_envs), coef_key
+
+        return jax.vmap(one_step)(jax.random.split(rollout_key, cfg.num_steps))
+
+    def _rollout(self, state: PPOState, hp: PPOHParams):
+        cfg = self.config
+
+        def step(carry, draws):
+            env_state, obs, memory, coefs, reward_state, episodes, stream_episodes, successes = carry
+            noise, env_keys, coef_key = draws
             policy_input = self.policy_input(obs, self._features(reward_state), coefs=coefs)
             memory, policy, values = self.step_policy(state.params, state.obs_stats, memory, policy_input)
-            raw_action = self.head.sample(act_key, policy)
+            raw_action = self.head.sample_with(noise, policy)
             action = self.head.to_env(raw_action)
-            next_obs, env_state, reward, terminated, truncated, info = self._step_envs(
-                jax.random.split(env_key, cfg.num_envs), env_state, action
-            )
+            next_obs, env_state, reward, terminated, truncated, info = self._step_envs(env_keys, env_state, action)
             transition = step_transition(
                 obs, action, reward, terminated, truncated, info, hp.gamma,
                 extras={"raw_action": raw_action, "log_prob": self.head.log_prob(policy, raw_action)},
@@ -445,7 +460,7 @@ class PPO:
         key, rollout_key = jax.random.split(state.key)
         carry = (state.env_state, state.obs, state.memory, state.coefs, state.reward_state, state.episodes,
                  state.stream_episodes, state.successes)
-        carry, (batch, streams) = jax.lax.scan(step, carry, jax.random.split(rollout_key, cfg.num_steps))
+        carry, (batch, streams) = jax.lax.scan(step, carry, self._rollout_draws(rollout_key))
         if not self.recurrent:  # V(s) [T, N, V] in one forward of the batch rather than one per step: the same
             # network on the same inputs (the parameters and observation statistics hold still through a rollout),
             # but products of T·N rows run far faster than T products of N rows

@@ -31,7 +31,12 @@ def uniform(key: jax.Array, shape, dtype=jnp.float32, minval=0.0, maxval=1.0) ->
     return _flat(jax.random.uniform, key, shape, dtype, minval, maxval)
 
 
+def gumbel(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+    """`jax.random.gumbel(key, shape, dtype)`, drawn flat."""
+    return _flat(jax.random.gumbel, key, shape, dtype)
+
+
 def categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     """`jax.random.categorical(key, logits)` over the last axis (the Gumbel-max trick with
     the same Gumbel noise), drawn flat."""
-    return jnp.argmax(logits + _flat(jax.random.gumbel, key, logits.shape, logits.dtype), axis=-1)
+    return jnp.argmax(logits + gumbel(key, logits.shape, logits.dtype), axis=-1)

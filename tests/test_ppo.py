@@ -11,6 +11,7 @@ import pytest
 from jaxshape import pytree
 from jaxshape.algos import PPOConfig, default_hparams, make_ppo
 from jaxshape.errors import ConfigError
+from jaxshape.rewards import term
 from toy_envs import MatrixAction
 from xla_settings import optimised_jit
 
@@ -82,6 +83,27 @@ def test_the_batched_values_are_the_ones_each_step_would_compute():
     assert batch.extras["values"].shape == (SMALL.num_steps, SMALL.num_envs, 1)
     assert float(jnp.abs(batch.extras["values"]).max()) > 0
     np.testing.assert_allclose(batch.extras["values"], per_step, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("env, condition", [("CartPole-v1", ()), ("Pendulum-v1", ()),
+                                            ("CartPole-v1", (("reward_coefs.bonus", 0.5, 2.0),))])
+def test_a_rollouts_draws_made_ahead_are_the_ones_each_step_would_make(env, condition):
+    """`_rollout_draws` draws every step's action noise and env keys before the rollout:
+    step t's key, split as the step split it, and the same action as sampling from it."""
+    transform = term("bonus", lambda t, hp: jnp.ones_like(t.reward), coef=1.0)
+    ppo = make_ppo(dataclasses.replace(SMALL, env=env, condition=condition), transform=transform)
+    key, logits_key = jax.random.PRNGKey(5), jax.random.PRNGKey(6)
+    noise, env_keys, coef_keys = jax.jit(ppo._rollout_draws)(key)
+    for t, step_key in enumerate(jax.random.split(key, SMALL.num_steps)):
+        if condition:
+            step_key, coef_key = jax.random.split(step_key)
+            np.testing.assert_array_equal(coef_keys[t], coef_key)
+        act_key, env_key = jax.random.split(step_key)
+        np.testing.assert_array_equal(env_keys[t], jax.random.split(env_key, SMALL.num_envs))
+        out = jax.random.normal(jax.random.fold_in(logits_key, t), (SMALL.num_envs, ppo.head.output_size))
+        policy = out if env == "CartPole-v1" else (out, jnp.full((ppo.head.output_size,), -0.5))
+        np.testing.assert_array_equal(ppo.head.sample_with(noise[t], policy), ppo.head.sample(act_key, policy))
+    assert (coef_keys is None) == (not condition)
 
 
 def test_vmapped_learning_rates_match_separate_runs_and_compile_once():
