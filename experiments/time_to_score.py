@@ -108,6 +108,7 @@ def worker(env: str, budget: int, every: int, seeds: int, episodes: int) -> dict
     from bench_common import machine
     from jaxshape import pytree
     from jaxshape.run import builder
+    from jaxshape.threefry import unrolled_threefry
 
     start = time.perf_counter()
     config, hparams, source, per_chunk = jaxshape_settings(env, budget, every)
@@ -125,10 +126,11 @@ def worker(env: str, budget: int, every: int, seeds: int, episodes: int) -> dict
         return jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(10_000 + i), index))(np.arange(seeds))
 
     batch = learner.config.batch_size
-    result = race(start, lambda: jax.jit(jax.vmap(learner.init))(keys, members),
-                  lambda state: (lambda c: lambda s: c(s, members))(train_chunk.lower(state, members).compile()),
-                  lambda state, index: evaluate_all(state, members, eval_keys(index)),
-                  learner.config.num_updates // per_chunk, per_chunk * batch, TARGETS.get(env, float("inf")))
+    with unrolled_threefry():  # every program lowered as the product lowers PPO's (jaxshape/threefry.py)
+        result = race(start, lambda: jax.jit(jax.vmap(learner.init))(keys, members),
+                      lambda state: (lambda c: lambda s: c(s, members))(train_chunk.lower(state, members).compile()),
+                      lambda state, index: evaluate_all(state, members, eval_keys(index)),
+                      learner.config.num_updates // per_chunk, per_chunk * batch, TARGETS.get(env, float("inf")))
     return {"system": "jaxshape", "env": env, "seeds": seeds, "target": TARGETS.get(env), "steps_per_chunk":
             per_chunk * batch, "budget_steps": learner.config.num_updates * batch, "eval_episodes": episodes,
             **result, "settings": {**config, **hparams}, "settings_source": source, "device": machine(),
