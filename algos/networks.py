@@ -3,11 +3,17 @@ recurrent (GRU) actor-critic whose memory is reset where an episode begins.
 
 Orthogonal initialisation with gain √2 in hidden layers, 0.01 on the policy output and
 1.0 on the value output (Andrychowicz et al. 2021, "What matters in on-policy RL").
+
+`dtype` (None: float32 throughout) is the dtype the layers compute in: with bfloat16 every
+matrix product and activation runs in bfloat16 while the parameters stay float32 (flax
+casts them per call), and the outputs come back as float32, so the losses, the
+log-probabilities and the optimiser see float32 (mixed precision, Micikevicius et al. 2018,
+"Mixed precision training").
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -19,19 +25,27 @@ from jaxshape.initializers import orthogonal
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
 
-def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
+MATMUL_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}  # a config's name -> the layers' dtype
+
+
+def _dense(features: int, gain: float, dtype: Any = None) -> nn.Dense:
+    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros, dtype=dtype)
+
+
+def _float32(tree: Any) -> Any:
+    return jax.tree.map(lambda x: x.astype(jnp.float32), tree)
 
 
 class Torso(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         for width in self.hidden_sizes:
-            x = act(_dense(width, np.sqrt(2.0))(x))
+            x = act(_dense(width, np.sqrt(2.0), self.dtype)(x))
         return x
 
 
@@ -47,18 +61,20 @@ class ActorCritic(nn.Module):
     activation: str = "tanh"
     shared: bool = False
     num_values: int = 1
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x):
-        actor_features = Torso(self.hidden_sizes, self.activation, name="actor_torso")(x)
-        critic_features = (
-            actor_features if self.shared else Torso(self.hidden_sizes, self.activation, name="critic_torso")(x)
-        )
-        policy = _dense(self.action_size, 0.01)(actor_features)
+        actor_features = Torso(self.hidden_sizes, self.activation, self.dtype, name="actor_torso")(x)
+        critic_features = (actor_features if self.shared else
+                           Torso(self.hidden_sizes, self.activation, self.dtype, name="critic_torso")(x))
+        policy = _dense(self.action_size, 0.01, self.dtype)(actor_features)
+        values = _dense(self.num_values, 1.0, self.dtype)(critic_features)
+        if self.dtype is not None:
+            policy, values = _float32((policy, values))
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
             policy = (policy, log_std)
-        values = _dense(self.num_values, 1.0)(critic_features)
         return policy, values
 
 
@@ -67,12 +83,14 @@ class ResetGRU(nn.Module):
     step sees the first observation of a new episode."""
 
     features: int
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, memory, inputs):
         x, reset = inputs
         memory = jnp.where(reset[:, None], jnp.zeros_like(memory), memory)
-        return nn.GRUCell(self.features)(memory, x)
+        memory, _ = nn.GRUCell(self.features, dtype=self.dtype)(memory, x)
+        return memory.astype(jnp.float32), memory.astype(jnp.float32)
 
 
 class RecurrentActorCritic(nn.Module):
@@ -91,20 +109,24 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     num_values: int = 1
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, memory, x, resets):
         act = ACTIVATIONS[self.activation]
-        embedding = act(_dense(self.hidden_sizes[0], np.sqrt(2.0))(x))
+        embedding = act(_dense(self.hidden_sizes[0], np.sqrt(2.0), self.dtype)(x))
         scan = nn.scan(ResetGRU, variable_broadcast="params", split_rngs={"params": False}, in_axes=0, out_axes=0)
-        _, memories = scan(self.gru_size, name="gru")(memory, (embedding, resets))
-        actor = Torso(self.hidden_sizes[1:], self.activation, name="actor_torso")(memories)
-        critic = Torso(self.hidden_sizes[1:], self.activation, name="critic_torso")(memories)
-        policy = _dense(self.action_size, 0.01)(actor)
+        _, memories = scan(self.gru_size, self.dtype, name="gru")(memory, (embedding, resets))
+        actor = Torso(self.hidden_sizes[1:], self.activation, self.dtype, name="actor_torso")(memories)
+        critic = Torso(self.hidden_sizes[1:], self.activation, self.dtype, name="critic_torso")(memories)
+        policy = _dense(self.action_size, 0.01, self.dtype)(actor)
+        values = _dense(self.num_values, 1.0, self.dtype)(critic)
+        if self.dtype is not None:
+            policy, values = _float32((policy, values))
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
             policy = (policy, jnp.broadcast_to(log_std, policy.shape))
-        return memories, policy, _dense(self.num_values, 1.0)(critic)
+        return memories, policy, values
 
     def initial_memory(self, batch: int) -> jax.Array:
         return jnp.zeros((batch, self.gru_size), jnp.float32)

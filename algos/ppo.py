@@ -47,7 +47,7 @@ from jaxshape.rewards import RewardTransform, Stream, final_features, identity, 
 from jaxshape.stats import RunningMeanStd
 from jaxshape.types import Transition
 from jaxshape.algos.distributions import Categorical, Gaussian
-from jaxshape.algos.networks import ActorCritic, RecurrentActorCritic, check_shape_settings
+from jaxshape.algos.networks import MATMUL_DTYPES, ActorCritic, RecurrentActorCritic, check_shape_settings
 from jaxshape.algos import meta_reward as metagrad
 from jaxshape.algos.returns import ReturnScale, decoupled_advantages, gae, normalized, scaled_stream, stream_units
 
@@ -73,6 +73,11 @@ class PPOConfig:
     gru_size: int = 0  # GRU memory units of a recurrent policy; 0: feed-forward
     clip_value: bool = True  # value loss max(unclipped, clipped at ±clip_eps) (PureJaxRL); False: plain (brax)
     adam_eps: float = 1e-5  # Adam's ε (PureJaxRL 1e-5; optax's and brax's default 1e-8)
+    matmul_dtype: str = dataclasses.field(default="float32", metadata={
+        "choices": tuple(MATMUL_DTYPES),
+        "help": "the dtype the networks compute in: bfloat16 runs their products and activations in bfloat16 "
+                "(tensor cores on GPUs and TPUs) with float32 parameters, optimiser and losses; on a CPU it is "
+                "slower (default: float32)"})
     condition: tuple[tuple[str, float, float], ...] = dataclasses.field(default=(), metadata={
         "parse": conditioning.parse_condition, "metavar": "NAME=LO:HI",
         "help": "sample reward coefficient NAME per episode in [LO, HI] and show it to actor and critic, so one "
@@ -176,6 +181,8 @@ def validate(config: PPOConfig, env: Any, env_params: Any) -> None:
         raise ConfigError(f"continuous_squash must be 'tanh' or 'clip', got {config.continuous_squash!r}")
     if not config.adam_eps > 0:
         raise ConfigError(f"adam_eps must be positive (e.g. 1e-5 or 1e-8), got {config.adam_eps}")
+    if config.matmul_dtype not in MATMUL_DTYPES:
+        raise ConfigError(f"matmul_dtype must be one of {', '.join(MATMUL_DTYPES)}, got {config.matmul_dtype!r}")
     if config.meta_reward:
         validate_meta(config)
     action_head(config, env, env_params)
@@ -849,6 +856,7 @@ def make_ppo(
         num_values=(sum(s.episodic for s in transform.all_streams) if config.decouple_streams else 1)
         + sum(not s.episodic for s in transform.all_streams)
         + int(config.meta_reward),  # the task head of the meta objective, last
+        dtype=MATMUL_DTYPES[config.matmul_dtype],
     )
     network = (RecurrentActorCritic(gru_size=config.gru_size, **shape) if config.gru_size
                else ActorCritic(shared=config.shared_network, **shape))

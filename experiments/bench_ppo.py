@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 TOTAL_STEPS = 500_000
 
 
-def worker(num_agents: int, total_steps: int, reward: str = "") -> dict:
+def worker(num_agents: int, total_steps: int, reward: str = "", matmul_dtype: str = "float32") -> dict:
     import jax
 
     from bench_common import machine, peak_memory_mb, time_compiled
@@ -43,7 +43,7 @@ def worker(num_agents: int, total_steps: int, reward: str = "") -> dict:
     from jaxshape.threefry import unrolled_threefry
 
     config = PPOConfig(env="CartPole-v1", num_envs=16, num_steps=128, num_epochs=8, num_minibatches=8,
-                       hidden_sizes=(64, 64), activation="tanh", total_steps=total_steps)
+                       hidden_sizes=(64, 64), activation="tanh", total_steps=total_steps, matmul_dtype=matmul_dtype)
     transform = parse_reward_spec(reward, config.env) if reward else None
     ppo = make_ppo(config, transform=transform)
     hparams = default_hparams(transform)
@@ -56,9 +56,13 @@ def worker(num_agents: int, total_steps: int, reward: str = "") -> dict:
         timing = time_compiled(fn, *args)
     _, metrics = timing.pop("result")
     steps = config.num_updates * config.batch_size
+    system = f"jaxshape {reward}" if reward else "jaxshape"
+    if matmul_dtype != "float32":
+        system += f", {matmul_dtype} products"
     return {
-        "system": f"jaxshape {reward}" if reward else "jaxshape",
+        "system": system,
         "reward": reward,
+        "matmul_dtype": matmul_dtype,
         "num_agents": num_agents,
         "total_steps_per_agent": steps,
         **timing,
@@ -121,6 +125,9 @@ def main() -> None:
                              "--agents count; elsewhere only `jaxshape train` runs)")
     parser.add_argument("--product", action="store_true",
                         help="also time `jaxshape train --num-seeds N` (the product path) at each agent count")
+    parser.add_argument("--matmul-dtype", default="float32", choices=("float32", "bfloat16"), help="the worker's")
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="also time the bare function with its products in bfloat16 (matmul_dtype), per agent count")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_ppo.json")
     args = parser.parse_args()
 
@@ -128,7 +135,7 @@ def main() -> None:
         if args.product:
             print(json.dumps(product_worker(args.num_agents, args.total_steps)))
         else:
-            print(json.dumps(worker(args.num_agents, args.total_steps, args.reward)))
+            print(json.dumps(worker(args.num_agents, args.total_steps, args.reward, args.matmul_dtype)))
         return
 
     from bench_common import compare, write_results
@@ -144,7 +151,8 @@ def main() -> None:
 
     def others(n: int) -> list[tuple[str, list[str]]]:
         product = [("jaxshape train", bare(n) + ["--product"])] if args.product and n in bare_counts else []
-        return product + ([] if args.no_peers else peer_commands(peers_dir, n, args.total_steps))
+        half = [("jaxshape, bfloat16 products", bare(n) + ["--matmul-dtype", "bfloat16"])] if args.bfloat16 else []
+        return product + half + ([] if args.no_peers else peer_commands(peers_dir, n, args.total_steps))
 
     rows = compare(args.agents, ours, others)
     write_results(args.out, rows)

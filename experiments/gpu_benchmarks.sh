@@ -5,7 +5,7 @@
 # craftax and its needs for parity-craftax).
 #
 #   bash experiments/gpu_benchmarks.sh                 # ppo, sweep and brax-sac
-#   bash experiments/gpu_benchmarks.sh brax-sac        # some of them: ppo, sweep, brax-sac, parity, parity-*
+#   bash experiments/gpu_benchmarks.sh brax-sac        # some of them: ppo, sweep, brax-sac, precision, parity-*
 #   bash experiments/gpu_benchmarks.sh all             # every GPU table README quotes, in one 10-minute call
 #   GPU_BENCH_TINY=1 bash experiments/gpu_benchmarks.sh all   # each part for seconds: checks the commands (CPU)
 #
@@ -37,6 +37,8 @@
 # ppo:      PPO on CartPole-v1 at 1, 64 and 2048 vmapped agents
 # sweep:    the PPO sweep at 64, 512 and 2048 members against sequential runs
 # brax-sac: SAC on brax hopper, jaxshape against brax's own SAC trainer
+# precision: PPO on CartPole-v1 at 1 and 2048 agents, 100k steps each, the bare function with
+#           float32 products against the same with bfloat16 products (--matmul-dtype bfloat16)
 # parity:   every parity step below in turn (each fits a 10-minute command of its own;
 #           run them one per command where commands are limited to 10 minutes):
 #   parity-ant-brax, parity-ant-jaxshape, parity-humanoid-brax, parity-humanoid-jaxshape:
@@ -118,6 +120,8 @@ for bench in "${@:-ppo sweep brax-sac}"; do
       sweep) python3 experiments/bench_sweep.py --members 64 512 2048 --sequential-runs 1 \
                --json "$OUT_DIR/bench_sweep.json" ;;
       brax-sac) python3 experiments/bench_brax_sac.py --out "$OUT_DIR/bench_brax_sac.json" ;;
+      precision) python3 experiments/bench_ppo.py --agents 1 2048 --total-steps 100000 --no-peers --bfloat16 \
+                   --out "$OUT_DIR/bench_ppo_bfloat16.json" ;;
       parity-ant-brax) parity_brax ant brax ;;
       parity-ant-jaxshape) parity_brax ant jaxshape ;;
       parity-humanoid-brax) parity_brax humanoid brax ;;
@@ -137,7 +141,7 @@ for bench in "${@:-ppo sweep brax-sac}"; do
         done
         python3 experiments/craftax_parity.py --chunks 2 --part all --out "$OUT_DIR/craftax_parity.json" ;;
       *) echo "unknown benchmark $b: choose all, all-ppo, all-sweep, all-sac, all-devices, ppo, sweep, brax-sac," \
-              "parity, parity-ant-brax, parity-ant-jaxshape, parity-humanoid-brax, parity-humanoid-jaxshape," \
+              "precision, parity, parity-ant-brax, parity-ant-jaxshape, parity-humanoid-brax, parity-humanoid-jaxshape," \
               "parity-craftax or parity-report" >&2; exit 2 ;;
     esac
   done
