@@ -125,7 +125,8 @@ def main() -> None:
                              "--agents count; elsewhere only `jaxshape train` runs)")
     parser.add_argument("--product", action="store_true",
                         help="also time `jaxshape train --num-seeds N` (the product path) at each agent count")
-    parser.add_argument("--matmul-dtype", default="float32", choices=("float32", "bfloat16"), help="the worker's")
+    parser.add_argument("--matmul-dtype", default="float32", choices=("float32", "bfloat16"),
+                        help="the dtype of jaxshape's products (PPOConfig.matmul_dtype; default: float32)")
     parser.add_argument("--bfloat16", action="store_true",
                         help="also time the bare function with its products in bfloat16 (matmul_dtype), per agent count")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_ppo.json")
@@ -144,7 +145,8 @@ def main() -> None:
     bare_counts = args.agents if args.bare_agents is None else args.bare_agents
 
     def bare(n: int) -> list[str]:
-        return [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps)]
+        return [sys.executable, __file__, "--worker", "--num-agents", str(n), "--total-steps", str(args.total_steps),
+                "--matmul-dtype", args.matmul_dtype]
 
     def ours(n: int) -> list[str]:  # compare() runs this first; the product path where the bare one is skipped
         return bare(n) if n in bare_counts or not args.product else bare(n) + ["--product"]

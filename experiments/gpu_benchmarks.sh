@@ -5,7 +5,7 @@
 # craftax and its needs for parity-craftax).
 #
 #   bash experiments/gpu_benchmarks.sh                 # ppo, sweep and brax-sac
-#   bash experiments/gpu_benchmarks.sh brax-sac        # some of them: ppo, sweep, brax-sac, precision, parity-*
+#   bash experiments/gpu_benchmarks.sh brax-sac        # some of them: ppo, sweep, brax-sac, precision, parity, parity-*
 #   bash experiments/gpu_benchmarks.sh all             # every GPU table README quotes, in one 10-minute call
 #   GPU_BENCH_TINY=1 bash experiments/gpu_benchmarks.sh all   # each part for seconds: checks the commands (CPU)
 #

@@ -174,6 +174,20 @@ def test_resume_with_different_static_config_is_refused(full_run):
     assert "num_envs (4 -> 8)" in result.stderr and "num_epochs (1 -> 3)" in result.stderr
 
 
+def test_resume_of_an_older_run_refuses_a_setting_its_config_lacks(full_run, tmp_path, capsys):
+    """A run saved before a setting existed was built with its default: asking for another
+    value on resume is refused, not silently ignored."""
+    from jaxshape import cli
+
+    older = tmp_path / "older"
+    shutil.copytree(full_run, older)
+    saved = json.loads((older / "config.json").read_text())
+    del saved["config"]["matmul_dtype"]
+    (older / "config.json").write_text(json.dumps(saved))
+    assert cli.main(["train", "--resume", str(older), "--matmul-dtype", "bfloat16", "--no-progress"]) == 2
+    assert "matmul_dtype (float32 -> bfloat16)" in capsys.readouterr().err
+
+
 def test_eval_and_plot_commands(full_run, tmp_path):
     result = _cli("eval", str(full_run), "--episodes", "4", timeout=300)
     assert result.returncode == 0, result.stderr

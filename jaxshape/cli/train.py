@@ -9,6 +9,7 @@ override; config.json records the preset and what it set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any, Sequence
 
 from jaxshape.cli.flags import Parser, add_compile_cache_flag, add_dataclass_flags, configure_compile_cache, given
@@ -85,8 +86,13 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _differing(args: argparse.Namespace, argv: Sequence[str], saved: dict) -> list[str]:
-    """The given flags whose values differ from the run's saved settings."""
-    stored = {**saved["config"], **{k: v for k, v in saved["hparams"].items() if not isinstance(v, dict)}}
+    """The given flags whose values differ from the run's saved settings (a setting an
+    older run's config.json lacks counts as its default, which the run was built with)."""
+    from jaxshape.run import builder
+
+    defaults = {f.name: f.default for f in dataclasses.fields(builder.builders(saved["algo"])[0])
+                if f.default is not dataclasses.MISSING}
+    stored = {**defaults, **saved["config"], **{k: v for k, v in saved["hparams"].items() if not isinstance(v, dict)}}
     out = []
     for name, value in vars(args).items():
         if name in stored and value is not None:
