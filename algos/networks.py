@@ -84,8 +84,8 @@ class ResetGRU(nn.Module):
     def __call__(self, memory, inputs):
         x, reset = inputs
         memory = jnp.where(reset[:, None], jnp.zeros_like(memory), memory)
-        memory, _ = nn.GRUCell(self.features, dtype=self.dtype)(memory, x)
-        return memory.astype(jnp.float32), memory.astype(jnp.float32)
+        memory = nn.GRUCell(self.features, dtype=self.dtype)(memory, x)[0].astype(jnp.float32)
+        return memory, memory  # the carry and the step's output
 
 
 class RecurrentActorCritic(nn.Module):

@@ -75,9 +75,9 @@ class PPOConfig:
     adam_eps: float = 1e-5  # Adam's ε (PureJaxRL 1e-5; optax's and brax's default 1e-8)
     matmul_dtype: str = dataclasses.field(default="float32", metadata={
         "choices": tuple(MATMUL_DTYPES),
-        "help": "the dtype the networks compute in: bfloat16 runs their products and activations in bfloat16 "
-                "(tensor cores on GPUs and TPUs) with float32 parameters, optimiser and losses; on a CPU it is "
-                "slower (default: float32)"})
+        "help": "the dtype the networks' hidden layers compute in: bfloat16 runs their products and activations "
+                "in bfloat16 (tensor cores on GPUs and TPUs); parameters, the policy and value heads, optimiser and "
+                "losses stay float32; on a CPU it is slower (default: float32)"})
     condition: tuple[tuple[str, float, float], ...] = dataclasses.field(default=(), metadata={
         "parse": conditioning.parse_condition, "metavar": "NAME=LO:HI",
         "help": "sample reward coefficient NAME per episode in [LO, HI] and show it to actor and critic, so one "

@@ -113,6 +113,8 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    from jaxshape.algos.networks import MATMUL_DTYPES
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help="measure jaxshape once and print a JSON line")
     parser.add_argument("--num-agents", type=int, default=1)
@@ -125,7 +127,7 @@ def main() -> None:
                              "--agents count; elsewhere only `jaxshape train` runs)")
     parser.add_argument("--product", action="store_true",
                         help="also time `jaxshape train --num-seeds N` (the product path) at each agent count")
-    parser.add_argument("--matmul-dtype", default="float32", choices=("float32", "bfloat16"),
+    parser.add_argument("--matmul-dtype", default="float32", choices=tuple(MATMUL_DTYPES),
                         help="the dtype of jaxshape's products (PPOConfig.matmul_dtype; default: float32)")
     parser.add_argument("--bfloat16", action="store_true",
                         help="also time the bare function with its products in bfloat16 (matmul_dtype), per agent count")
